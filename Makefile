@@ -1,0 +1,37 @@
+# Self-documenting: `make` or `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Stage commands call plain `python` and `dvc`: put the project's environment first on PATH.
+RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
+
+.PHONY: help setup repro test bench clean-venv
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+# Re-installs only when a requirements file changed since the last install (the stamp is newer).
+$(STAMP): requirements.txt requirements-test.txt constraints.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-r requirements.txt -r requirements-test.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+setup: $(STAMP) ## Create or refresh .venv (a no-op when nothing changed).
+
+repro: setup ## Set up, then run the whole pipeline (dvc repro).
+	$(RUN) dvc repro
+
+test: setup ## Set up, then run the whole test suite.
+	$(RUN) python -m pytest
+
+bench: setup ## Run every benchmark in bench/ (slow: minutes, full data).
+	@for script in bench/*.py; do echo "== $$script"; $(RUN) python $$script || exit 1; done
+
+clean-venv: ## Remove .venv (the next target re-creates it).
+	rm -rf $(VENV)

@@ -1,0 +1,69 @@
+"""Atomic outputs: write to a temporary file beside the target, then rename over it.
+
+An interrupted or failed stage never leaves a file that looks complete: either the old file (or
+none) is there, or the whole new one.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[pathlib.Path]:
+    """Yield a temporary path with the target's suffix; rename it to `path` if the block succeeds."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(handle)
+    temporary = pathlib.Path(temporary)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[pathlib.Path]:
+    """Yield a temporary directory; it replaces `path` (a directory) if the block succeeds."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield temporary
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(temporary, path)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Pretty, key-sorted JSON with a final newline, so diffs stay readable."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
+    """Uncompressed .npz (fast to read; DVC deduplicates)."""
+    with atomic_path(path) as temporary:
+        np.savez(temporary, **arrays)
+
+
+def save_figure(figure: Any, path: str | os.PathLike[str], **savefig_kwargs: Any) -> None:
+    """Save a matplotlib figure atomically (format from the suffix)."""
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format=pathlib.Path(path).suffix.lstrip("."), **savefig_kwargs)
