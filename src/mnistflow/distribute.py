@@ -25,6 +25,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import pathlib
 from collections.abc import Sequence
 from typing import Literal
 
@@ -137,6 +139,18 @@ def writes_outputs(strategy: tf.distribute.Strategy) -> bool:
     `multi_worker`; always True for `none` and `mirrored` (one process).
     """
     return bool(strategy.extended.should_checkpoint)
+
+
+def worker_path(path: str | os.PathLike[str], strategy: tf.distribute.Strategy) -> str:
+    """`path` for the chief; for any other worker a path of its own beside it (`x.worker-1.npz`).
+
+    For files every worker keeps for itself (a resume checkpoint) when workers share a disk.
+    """
+    if writes_outputs(strategy):
+        return str(path)
+    resolver = strategy.cluster_resolver
+    path = pathlib.Path(path)
+    return str(path.with_name(f"{path.stem}.{resolver.task_type}-{resolver.task_id}{path.suffix}"))
 
 
 def global_batches(
