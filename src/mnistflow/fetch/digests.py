@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pathlib
 
 CHUNK = 1 << 20
 
@@ -16,8 +15,6 @@ def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
-def mismatch(path: str | os.PathLike[str], *, algorithm: str, expected: str, actual: str, what_next: str) -> ValueError:
-    """The error for a file whose digest is not the expected one; `what_next` says what was done about it."""
-    return ValueError(
-        f"checksum mismatch: {pathlib.Path(path).name} has {algorithm} {actual}; expected {expected} ({what_next})"
-    )
+def mismatch(name: str, *, algorithm: str, expected: str, actual: str, what_next: str) -> ValueError:
+    """The error for file `name` whose digest is not the expected one; `what_next` says what was done about it."""
+    return ValueError(f"checksum mismatch: {name} has {algorithm} {actual}; expected {expected} ({what_next})")
