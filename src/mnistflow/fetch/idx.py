@@ -25,13 +25,11 @@ def parse_gz(payload: bytes, *, ndim: int, source: str) -> np.ndarray:
 
 def parse(raw: bytes, *, ndim: int, source: str) -> np.ndarray:
     header_size = 4 + 4 * ndim
+    magic = bytes([0, 0, UBYTE, ndim])
+    if len(raw) >= 4 and raw[:4] != magic:
+        raise ValueError(f"{source}: magic number {raw[:4].hex()}; expected {magic.hex()} (IDX, unsigned bytes, {ndim} dimensions)")
     if len(raw) < header_size:
         raise ValueError(f"{source}: {len(raw)} bytes is too short for an IDX header of {ndim} dimensions ({header_size} bytes)")
-    zero, type_code, dims = raw[:2], raw[2], raw[3]
-    if zero != b"\0\0" or type_code != UBYTE or dims != ndim:
-        raise ValueError(
-            f"{source}: magic number {raw[:4].hex()}; expected 0000{UBYTE:02x}{ndim:02x} (IDX, unsigned bytes, {ndim} dimensions)"
-        )
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     expected = int(np.prod(shape, dtype=np.int64))
     if len(raw) - header_size != expected:
