@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnistflow import atomic, canonical, mnist_csv
+from mnistflow import canonical, mnist_csv
 from mnistflow.fetch import config, data, local, run
 
 IMAGES = np.arange(3 * 784, dtype=np.int64).reshape(3, 28, 28).astype(np.uint8)
@@ -74,7 +74,7 @@ def test_validate_rejects_full_size_arrays_that_are_not_the_canonical_mnist():
 @pytest.mark.parametrize(
     ("arrays", "message"),
     [
-        (data.MnistData(IMAGES, np.array([7, 12, 1], np.uint8), IMAGES, LABELS), r"^src: train label 1 is 12; expected a digit 0-9$"),
+        (data.MnistData(IMAGES, np.array([7, 12, 1], np.uint8), IMAGES, LABELS), r"^src: train label at index 1 is 12; expected a digit 0-9$"),
         (data.MnistData(IMAGES[:, :27], LABELS, IMAGES, LABELS), r"^src: train images must be uint8 of shape \(N, 28, 28\); got uint8 \(3, 27, 28\)$"),
         (data.MnistData(IMAGES, LABELS, IMAGES, LABELS[:2]), r"^src: test labels must be uint8 of shape \(3,\); got uint8 \(2,\)$"),
         (data.MnistData(IMAGES, LABELS, IMAGES[:0], LABELS[:0]), r"^src: the test split is empty; expected at least one image$"),

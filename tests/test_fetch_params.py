@@ -4,7 +4,6 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 
-import numpy as np
 import pytest
 
 from mnistflow import cli, mnist_csv, params

@@ -43,7 +43,7 @@ def validate(data: MnistData, *, source: str, expect_canonical: bool) -> None:
             raise ValueError(f"{source}: the {split} split is empty; expected at least one image")
         if labels.max() > 9:
             row = int(np.argmax(labels > 9))
-            raise ValueError(f"{source}: {split} label {row} is {int(labels[row])}; expected a digit 0-9")
+            raise ValueError(f"{source}: {split} label at index {row} is {int(labels[row])}; expected a digit 0-9")
     if not expect_canonical:
         return
     if not is_full_size(data):

@@ -17,7 +17,6 @@ import logging
 import os
 import pathlib
 import pickle
-import shutil
 import subprocess
 import sys
 import tempfile
