@@ -3,7 +3,8 @@
     python tests/distributed_run.py --kind mirrored --logical-cpus 2 --data d.npz --model m.keras
     TF_CONFIG='{...}' python tests/distributed_run.py --kind multi_worker --data d.npz --model m.keras
 
-Prints one JSON line: {"replicas": N, "writes_outputs": bool}. Only the chief saves the model.
+Prints one JSON line: {"replicas": N, "writes_outputs": bool, "own_file": worker_path("ckpt.npz")}.
+Only the chief saves the model.
 `train` is also imported by the tests for the single-device reference run.
 """
 from __future__ import annotations
@@ -61,7 +62,11 @@ def main() -> None:
     model = train(strategy, images, labels, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size)
     if distribute.writes_outputs(strategy):
         model.save(args.model)
-    print(json.dumps({"replicas": distribute.replicas(strategy), "writes_outputs": distribute.writes_outputs(strategy)}))
+    print(json.dumps({
+        "replicas": distribute.replicas(strategy),
+        "writes_outputs": distribute.writes_outputs(strategy),
+        "own_file": distribute.worker_path("ckpt.npz", strategy),
+    }))
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def test_mirrored_on_two_cpu_devices_saves_a_model_as_accurate_as_one_device(dig
     command = run_args("mirrored", train, tmp_path / "model.keras") + ["--logical-cpus", "2"]
     result = subprocess.run(command, env=run_env(), capture_output=True, text=True, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert report(result) == {"replicas": 2, "writes_outputs": True}
+    assert report(result) == {"replicas": 2, "writes_outputs": True, "own_file": "ckpt.npz"}
     mirrored = accuracy(keras.models.load_model(tmp_path / "model.keras"), test_images, test_labels)
     assert reference > 0.2  # learned something (chance is 0.1), so the comparison means something
     assert abs(mirrored - reference) <= ACCURACY_TOLERANCE, (mirrored, reference)
@@ -155,8 +155,8 @@ def test_multi_worker_with_two_processes_only_the_chief_saves_a_model_as_accurat
     for worker, (_, stderr) in zip(workers, outputs):
         assert worker.returncode == 0, stderr[-3000:]
     assert [report(output) for output in outputs] == [
-        {"replicas": 2, "writes_outputs": True},
-        {"replicas": 2, "writes_outputs": False},
+        {"replicas": 2, "writes_outputs": True, "own_file": "ckpt.npz"},
+        {"replicas": 2, "writes_outputs": False, "own_file": "ckpt.worker-1.npz"},
     ]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model-0.keras"]
     chief = accuracy(keras.models.load_model(tmp_path / "model-0.keras"), test_images, test_labels)

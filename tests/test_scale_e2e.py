@@ -100,7 +100,7 @@ def test_two_queued_experiments_run_in_two_workers_each_with_its_own_metrics(pip
         pipeline.dvc("exp", "run", "--run-all", "--jobs", "2")
         status = pipeline.dvc("queue", "status").stdout
     finally:
-        pipeline.dvc("queue", "stop", check=False)  # idle workers would linger for a minute
+        pipeline.dvc("queue", "stop", check=False)  # else idle workers outlive the test by ~10 s, in a deleted directory
     assert status.count("Success") == 2, status
 
     shown = json.loads(pipeline.dvc("exp", "show", "--json").stdout)
