@@ -18,7 +18,8 @@ input by worker), so the batch size a trainer batches its data with is the GLOBA
 `train.batch_size` gives the same gradient steps on one device or many.
 
 Create the strategy first thing in the process: `multi_worker` configures TensorFlow's runtime
-(collective ops over gRPC), which is only possible before TensorFlow has run anything.
+(collective ops over gRPC), which is only possible before TensorFlow has run anything. TensorFlow
+is imported on first use, so `parse_tf_config` can check TF_CONFIG before paying for it.
 """
 from __future__ import annotations
 
@@ -28,14 +29,16 @@ import logging
 import os
 import pathlib
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import tensorflow as tf
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
-Distribution = Literal["none", "mirrored", "multi_worker"]
+Distribution = Literal["none", "mirrored", "multi_worker"]  # the type of train.distribution
 KINDS: tuple[str, ...] = ("none", "mirrored", "multi_worker")
 TASK_TYPES = ("chief", "worker")
 
@@ -86,6 +89,8 @@ def make_strategy(
     kind: str, *, tf_config: str | None = None, devices: Sequence[str] | None = None
 ) -> tf.distribute.Strategy:
     """The strategy for `train.distribution`; `devices` (mirrored only) defaults to all visible GPUs."""
+    import tensorflow as tf
+
     if kind not in KINDS:
         raise ValueError(f"train.distribution must be one of {', '.join(map(repr, KINDS))}; got {kind!r}")
     if kind == "none":
@@ -100,12 +105,12 @@ def make_strategy(
             task_id=cluster.task_index,
             rpc_layer="grpc",
         )
-        strategy = _MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+        strategy = _multi_worker_strategy(resolver)
     log.info("distribution %s: %d replica(s) in sync, writes outputs: %s", kind, replicas(strategy), writes_outputs(strategy))
     return strategy
 
 
-class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+def _multi_worker_strategy(resolver: Any) -> tf.distribute.Strategy:
     """MultiWorkerMirroredStrategy whose `reduce` takes what Keras 3's `fit` passes it.
 
     Keras 3 (3.15) `fit` under two or more workers calls `strategy.reduce` in two ways TensorFlow's
@@ -118,13 +123,17 @@ class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
       A scalar is averaged across replicas (axis=None), which is what the call means.
     Every other call is TensorFlow's own.
     """
+    import tensorflow as tf
 
-    def reduce(self, reduce_op, value, axis):  # same contract as tf.distribute.Strategy.reduce
-        if not (isinstance(value, tf.distribute.DistributedValues) or tf.is_tensor(value)):
-            return tf.nest.map_structure(lambda one: self.experimental_local_results(one)[0], value)
-        if axis is not None and all(one.shape.rank == 0 for one in self.experimental_local_results(value)):
-            axis = None
-        return super().reduce(reduce_op, value, axis)
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis):  # same contract as tf.distribute.Strategy.reduce
+            if not (isinstance(value, tf.distribute.DistributedValues) or tf.is_tensor(value)):
+                return tf.nest.map_structure(lambda one: self.experimental_local_results(one)[0], value)
+            if axis is not None and all(one.shape.rank == 0 for one in self.experimental_local_results(value)):
+                axis = None
+            return super().reduce(reduce_op, value, axis)
+
+    return MultiWorkerMirroredStrategy(cluster_resolver=resolver)
 
 
 def replicas(strategy: tf.distribute.Strategy) -> int:
@@ -162,6 +171,8 @@ def global_batches(
     keeps its share of every batch (DATA sharding: every worker reads the same arrays, so a
     shuffle must use the same seed everywhere, which `shuffle_seed` does).
     """
+    import tensorflow as tf
+
     dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
