@@ -97,9 +97,9 @@ def sweep_round(repo: Repo, *, jobs: int, rates: list[float]) -> tuple[float, in
     start = time.perf_counter()
     try:
         repo.run("dvc", "exp", "run", "--run-all", "--jobs", str(jobs))
-    finally:
+        seconds = time.perf_counter() - start
+    finally:  # not timed: idle workers would otherwise linger ~10 s into the next round
         subprocess.run(["dvc", "queue", "stop"], cwd=repo.root, env=repo.env, capture_output=True, timeout=120)
-    seconds = time.perf_counter() - start
     shown = json.loads(repo.run("dvc", "exp", "show", "--json"))
     names = {exp["name"] for rev in shown for exp in rev.get("experiments") or [] if exp.get("name")}
     return seconds, sum(f"j{jobs}-lr{rate}" in names for rate in rates)
