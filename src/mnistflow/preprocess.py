@@ -131,7 +131,10 @@ def counts_csv(labels: np.ndarray) -> str:
 
 
 def sample_indices(labels: np.ndarray, *, per_digit: int) -> np.ndarray:
-    """Up to `per_digit` rows of each digit, first ones first, interleaved 0-9, 0-9, ... (one column per digit)."""
+    """Up to `per_digit` rows of each digit, first ones first, interleaved 0-9, 0-9, ...
+
+    In a grid of 10 columns each column then holds one digit (while every digit has enough rows).
+    """
     rows = [np.flatnonzero(labels == digit)[:per_digit] for digit in DIGITS]
     return np.array([r[i] for i in range(per_digit) for r in rows if i < len(r)], dtype=np.int64)
 
