@@ -76,7 +76,7 @@ def good_rows(count):
     [
         pytest.param(
             {"test_text": HEADER + "\n" + good_rows(2) + ",".join(["10"] + ["0"] * 784) + "\n"},
-            r"raw/test\.csv: line 4, column 1 \(label\) is '10'; expected a label, an integer 0-9",
+            r"raw/test\.csv: line 4, column 1 \(label\) is 10; expected a label, an integer 0-9",
             id="bad-test-csv",
         ),
         pytest.param(

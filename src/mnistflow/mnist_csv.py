@@ -155,8 +155,10 @@ def _scan(path: pathlib.Path, header: tuple[str, ...], block: list[bytes], *, fi
             if text == "":
                 raise ValueError(f"{path}: line {line}, column {index + 1} ({header[index]}) is empty; {_expected(index)}")
             highest = 9 if index == 0 else 255
-            if not (text.isascii() and text.isdigit()) or int(text) > highest:
-                raise ValueError(f"{path}: line {line}, column {index + 1} ({header[index]}) is {cell!r}; {_expected(index)}")
+            integer = text.isascii() and text.lstrip("-").isdigit() and text.count("-") <= 1
+            if not integer or not 0 <= int(text) <= highest:
+                shown = int(text) if integer else repr(cell)  # numbers as numbers, anything else quoted
+                raise ValueError(f"{path}: line {line}, column {index + 1} ({header[index]}) is {shown}; {_expected(index)}")
 
 
 def _expected(column: int) -> str:
