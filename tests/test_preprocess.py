@@ -104,6 +104,14 @@ def test_split_indices_stratify_by_digit_with_ceil_of_the_fraction_for_validatio
     assert sorted(train.tolist() + val.tolist()) == list(range(40))
 
 
+def test_split_indices_give_leftover_validation_rows_to_the_largest_remainders():
+    labels = labels_of([3, 3, 6])  # 6 of 12 for validation: shares 1.5, 1.5, 3.0 -> 1, 1, 3 and one left over
+    train, val = preprocess.split_indices(labels, val_fraction=0.5, seed=0)
+    val_counts = np.bincount(labels[val]).tolist()
+    assert val_counts[2] == 3 and sorted(val_counts[:2]) == [1, 2]
+    assert np.bincount(labels[train]).tolist() == [3 - val_counts[0], 3 - val_counts[1], 3]
+
+
 def test_split_indices_are_deterministic_for_a_seed():
     labels = labels_of([10, 10])
     first = preprocess.split_indices(labels, val_fraction=0.3, seed=5)

@@ -20,7 +20,6 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from sklearn import model_selection
 
 from mnistflow import params
 
@@ -87,27 +86,39 @@ def subset_indices(labels: np.ndarray, *, subset: float | None, seed: int) -> np
 
 
 def split_indices(labels: np.ndarray, *, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) indices of a stratified split; ceil(val_fraction * N) rows go to validation."""
-    counts = np.bincount(labels, minlength=10)
-    present = np.flatnonzero(counts)
-    too_few = [int(d) for d in present if counts[d] < 2]
-    if too_few:
+    """(train, validation) indices of a stratified split, each in random order.
+
+    ceil(val_fraction * N) rows go to validation, shared among the digits in proportion to their
+    counts (largest remainders get the leftover rows, ties broken at random), as scikit-learn's
+    `train_test_split(stratify=...)` does, without the 1.3 CPU-seconds its import costs this stage.
+    """
+    digits, counts = np.unique(labels, return_counts=True)
+    too_few = digits[counts < 2]
+    if too_few.size:
         raise ValueError(
             f"a stratified split needs at least 2 images of each digit; digit {too_few[0]} has "
-            f"{counts[too_few[0]]} (use a larger preprocess.subset, or more data)"
+            f"{counts[digits == too_few[0]][0]} (use a larger preprocess.subset, or more data)"
         )
     val_size = math.ceil(val_fraction * len(labels))
     train_size = len(labels) - val_size
-    if min(val_size, train_size) < len(present):
+    if min(val_size, train_size) < len(digits):
         raise ValueError(
             f"preprocess.val_fraction={val_fraction} of {len(labels)} images gives {val_size} for validation "
             f"and {train_size} for training; a stratified split needs at least one per digit in each "
-            f"({len(present)} digits): use a val_fraction nearer 0.5, or more data"
+            f"({len(digits)} digits): use a val_fraction nearer 0.5, or more data"
         )
-    train, val = model_selection.train_test_split(
-        np.arange(len(labels)), test_size=val_size, stratify=labels, random_state=seed, shuffle=True
-    )
-    return train, val
+    rng = np.random.default_rng(seed)
+    share = counts * val_size / len(labels)
+    per_digit = np.floor(share).astype(np.int64)
+    leftover = val_size - int(per_digit.sum())
+    by_remainder = np.lexsort((rng.random(len(digits)), -(share - per_digit)))
+    per_digit[by_remainder[:leftover]] += 1
+    train, val = [], []
+    for digit, count in zip(digits, per_digit):
+        rows = rng.permutation(np.flatnonzero(labels == digit))
+        val.append(rows[:count])
+        train.append(rows[count:])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
 
 
 def class_fraction_indices(labels: np.ndarray, *, class_fraction: Mapping[int, float], seed: int) -> np.ndarray:
