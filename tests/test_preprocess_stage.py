@@ -112,3 +112,11 @@ def test_preprocess_stage_fails_with_one_line_and_writes_nothing(tmp_path, stage
     assert last.startswith("error: ")
     assert re.search(message, last), last
     assert not (tmp_path / "prepared").exists() and not (tmp_path / "plots").exists()
+
+
+def test_preprocess_stage_names_a_missing_csv(tmp_path, stage_run, capsys):
+    (tmp_path / "raw" / "test.csv").unlink()
+    status, err = stage_run(capsys)
+    assert status == 1
+    assert re.search(r"^error: .*No such file or directory: '.*raw/test\.csv'$", err.strip().splitlines()[-1])
+    assert not (tmp_path / "prepared").exists()
