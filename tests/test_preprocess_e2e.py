@@ -1,4 +1,6 @@
 """End-to-end: `dvc repro preprocess` in a temporary copy of the project, fed by the `local` fetch source."""
+import json
+
 import pytest
 
 from mnistflow import arrays
@@ -18,6 +20,10 @@ def test_preprocess_repro_is_a_no_op_when_nothing_changed_and_val_fraction_rerun
     assert arrays.class_counts(arrays.load_split(prepared / "test.npz")[1]).tolist() == [10] * 10
     assert (project.root / "plots/preprocess/class_counts/val.csv").read_text().splitlines()[1] == "0,3"
     assert (project.root / "plots/preprocess/samples.png").is_file()
+    shown = json.loads(project.dvc("plots", "show", "--json", "preprocess class counts").stdout)
+    assert "errors" not in shown
+    chart = shown["data"]["preprocess class counts"][0]["content"]  # our template, filled in by DVC
+    assert chart["resolve"] == {"scale": {"x": "independent"}} and len(chart["data"]["values"]) == 30
 
     again = project.dvc("repro", "preprocess").stdout
     assert "Running stage" not in again
