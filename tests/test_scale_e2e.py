@@ -27,15 +27,19 @@ TINY = {
     },
     "evaluate": {"batch_size": 64, "curve_points": 20, "sample_images": 10, "mistake_images": 10},
 }
-NEEDED_STAGES = {"fetch", "preprocess", "train", "evaluate"}
+STAGES = set(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+
+
+def needs(*stages: str) -> None:
+    missing = sorted(set(stages) - STAGES)
+    if missing:
+        pytest.skip(f"needs the stages {', '.join(missing)} in dvc.yaml")
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory) -> Project:
     """A temporary git + DVC copy of this checkout, the whole pipeline reproduced on tiny CSVs and committed."""
-    stages = set(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
-    if not NEEDED_STAGES <= stages:
-        pytest.skip(f"needs the stages {', '.join(sorted(NEEDED_STAGES - stages))} in dvc.yaml")
+    needs("fetch", "preprocess")
     from mnistflow import mnist_csv
 
     base = tmp_path_factory.mktemp("scale")
@@ -75,7 +79,8 @@ def test_outputs_pushed_to_a_local_remote_are_pulled_into_a_fresh_clone_with_not
     pipeline.commit("a shared remote")
     pipeline.dvc("push")
     originals = cached_outputs(pipeline.root)
-    assert "models/model.keras" in originals and "data/prepared/train.npz" in originals
+    assert "data/prepared/train.npz" in originals
+    assert "models/model.keras" in originals or "train" not in STAGES
 
     clone = Project(tmp_path / "clone")
     pipeline.run("git", "clone", "-q", str(pipeline.root), str(clone.root))
@@ -91,6 +96,7 @@ def test_outputs_pushed_to_a_local_remote_are_pulled_into_a_fresh_clone_with_not
 
 @pytest.mark.e2e
 def test_two_queued_experiments_run_in_two_workers_each_with_its_own_metrics(pipeline):
+    needs("train", "evaluate")
     for epochs in (2, 3):
         pipeline.dvc("exp", "run", "--queue", "-S", f"train.epochs={epochs}", "-n", f"epochs-{epochs}")
     queued = pipeline.dvc("queue", "status").stdout
@@ -100,7 +106,7 @@ def test_two_queued_experiments_run_in_two_workers_each_with_its_own_metrics(pip
         pipeline.dvc("exp", "run", "--run-all", "--jobs", "2")
         status = pipeline.dvc("queue", "status").stdout
     finally:
-        pipeline.dvc("queue", "stop", check=False)  # else idle workers outlive the test by ~10 s, in a deleted directory
+        pipeline.dvc("queue", "stop", check=False)  # idle workers would outlive the test by ~10 s
     assert status.count("Success") == 2, status
 
     shown = json.loads(pipeline.dvc("exp", "show", "--json").stdout)
