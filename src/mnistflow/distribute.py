@@ -68,7 +68,9 @@ def parse_tf_config(text: str | None) -> Cluster:
         if task_type not in TASK_TYPES:
             raise ValueError(f"TF_CONFIG cluster has task type {task_type!r}; expected only chief, worker; fix {where}")
         if not isinstance(addresses, list) or not addresses or not all(isinstance(a, str) for a in addresses):
-            raise ValueError(f'TF_CONFIG cluster.{task_type} must be a non-empty list of "host:port"; got {addresses!r}')
+            raise ValueError(
+                f'TF_CONFIG cluster.{task_type} must be a non-empty list of "host:port"; got {addresses!r}'
+            )
         tasks[task_type] = tuple(addresses)
     if len(tasks.get("chief", ())) > 1:
         raise ValueError(f"TF_CONFIG cluster.chief must list one address; got {list(tasks['chief'])!r}")
@@ -106,7 +108,8 @@ def make_strategy(
             rpc_layer="grpc",
         )
         strategy = _multi_worker_strategy(resolver)
-    log.info("distribution %s: %d replica(s) in sync, writes outputs: %s", kind, replicas(strategy), writes_outputs(strategy))
+    log.info("distribution %s: %d replica(s) in sync, writes outputs: %s",
+             kind, replicas(strategy), writes_outputs(strategy))
     return strategy
 
 
