@@ -28,6 +28,7 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+import timing  # noqa: E402  (bench/timing.py, beside this script)
 from synthetic import make_digits  # noqa: E402  (tests/ is not a package)
 
 from mnistflow import mnist_csv  # noqa: E402
@@ -123,12 +124,13 @@ def main() -> None:
         rows = []
         for jobs in (1, 2):
             rates = [round(0.001 * (index + 1) + 0.0001 * jobs, 5) for index in range(args.experiments)]
-            load = os.getloadavg()[0]
+            load = timing.load_average()
             seconds, succeeded = sweep_round(repo, jobs=jobs, rates=rates)
             rows.append((jobs, succeeded, seconds, load))
-        print(f"\n{'workers (-j)':>12} {'experiments ok':>15} {'wall s':>8} {'s / experiment':>15} {'load before':>12}")
+        print(f"\n{'workers (-j)':>12} {'experiments ok':>15} {'wall s':>8} {'s / experiment':>15}  load before (1, 5, 15 min)")
         for jobs, succeeded, seconds, load in rows:
-            print(f"{jobs:>12} {f'{succeeded}/{args.experiments}':>15} {seconds:>8.1f} {seconds / args.experiments:>15.1f} {load:>12.2f}")
+            ok = f"{succeeded}/{args.experiments}"
+            print(f"{jobs:>12} {ok:>15} {seconds:>8.1f} {seconds / args.experiments:>15.1f}  {load}")
         print(f"\nratio wall(-j 1) / wall(-j 2): {rows[0][2] / rows[1][2]:.2f}")
     finally:
         if args.keep:
