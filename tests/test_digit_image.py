@@ -12,9 +12,10 @@ def square_image(*, ink: int, paper: int, side: int = 10, top: int = 3, left: in
 
 
 def expected_centred_square() -> np.ndarray:
-    """A square fills the 20x20 box; its centre of mass (9.5, 9.5) lands on 13.5: rows/columns 4-23."""
+    """A square fills the 20x20 box; its centre of mass (9.5, 9.5) lands on MNIST's 14.0: rows/columns 5-24
+    (14.0 - 9.5 = 4.5, rounded half up)."""
     expected = np.zeros((28, 28), dtype=np.uint8)
-    expected[4:24, 4:24] = 255
+    expected[5:25, 5:25] = 255
     return expected
 
 
@@ -39,7 +40,7 @@ def test_prepare_keeps_the_aspect_ratio_of_a_tall_bar():
     image = np.zeros((12, 12), dtype=np.uint8)
     image[2:10, 5:7] = 255  # 8 tall, 2 wide -> 20 tall, 5 wide
     expected = np.zeros((28, 28), dtype=np.uint8)
-    expected[4:24, 12:17] = 255  # centre of mass column 2 -> 13.5 - 2 = 11.5, rounded up to 12
+    expected[5:25, 12:17] = 255  # centre of mass column 2 -> 14.0 - 2 = 12
     np.testing.assert_array_equal(digit_image.prepare(image), expected)
 
 
@@ -47,7 +48,7 @@ def test_prepare_ignores_faint_paper_noise_when_cropping():
     image = square_image(ink=255, paper=0)
     image[0, 0] = 40  # below a quarter of the ink's range: not part of the digit's bounding box
     prepared = digit_image.prepare(image)
-    assert prepared[4:24, 4:24].min() == 255 and prepared.sum() == 255 * 400 + 0 * 1
+    assert prepared[5:25, 5:25].min() == 255 and prepared.sum() == 255 * 400  # the speck is cropped away
 
 
 def test_prepare_shifts_a_lopsided_digit_back_inside_the_frame():
@@ -120,3 +121,8 @@ def test_load_grayscale_rejects_a_truncated_png(tmp_path):
     (tmp_path / "d.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match=r"unreadable image data \("):
         digit_image.load_grayscale(tmp_path / "d.png")
+
+
+def test_prepare_leaves_an_already_prepared_digit_unchanged():
+    once = digit_image.prepare(square_image(ink=255, paper=0))
+    np.testing.assert_array_equal(digit_image.prepare(once), once)
