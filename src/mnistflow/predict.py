@@ -18,6 +18,7 @@ import logging
 import pathlib
 import re
 import sys
+import zipfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,6 +62,8 @@ def load_model(path: str | pathlib.Path) -> Any:
     path = pathlib.Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such model file; train one first (dvc repro train) or pass --model PATH")
+    if not zipfile.is_zipfile(path):  # Keras would call it "File not found", which misleads
+        raise ValueError(f"{path}: not a Keras model (a .keras file is a zip archive); pass --model PATH to one the train stage wrote")
     import keras  # here, not at the top: TensorFlow takes seconds to import, and --help should not wait
 
     model = keras.models.load_model(path, compile=False)

@@ -1,0 +1,103 @@
+"""The predict command and the export on real MNIST with a small trained model (tests/real_mnist.py).
+
+One TensorFlow import and one ~5 s training run per session; every test here shares them.
+"""
+import json
+import pathlib
+import runpy
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import real_mnist
+from mnistflow import __main__ as command
+from mnistflow import arrays, predict
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SAMPLE = 200
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return real_mnist.arrays()
+
+
+@pytest.fixture(scope="session")
+def model_path():
+    return real_mnist.trained_model_file()
+
+
+@pytest.fixture(scope="session")
+def keras_model(model_path):
+    return predict.load_model(model_path)
+
+
+def as_a_person_would_write_it(image: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """Another size, dark ink on white paper, off-centre on a larger padded page."""
+    side = int(rng.integers(40, 113))
+    digit = Image.fromarray(255 - image).resize((side, side), Image.Resampling.BICUBIC)
+    page = Image.new("L", (side + int(rng.integers(20, 90)), side + int(rng.integers(20, 90))), 255)
+    page.paste(digit, (int(rng.integers(0, page.width - side + 1)), int(rng.integers(0, page.height - side + 1))))
+    return page
+
+
+def test_predict_classifies_resized_inverted_shifted_padded_test_digits_like_the_originals(mnist, model_path, keras_model, tmp_path, capsys):
+    rng = np.random.default_rng(6)
+    chosen = rng.choice(len(mnist["test_images"]), SAMPLE, replace=False)
+    originals = mnist["test_images"][chosen]
+    for index, image in enumerate(originals):
+        as_a_person_would_write_it(image, rng).save(tmp_path / f"{index:03d}.png")
+    assert command.main(["predict", str(tmp_path), "--model", str(model_path), "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["input"] for r in records] == [str(tmp_path / f"{i:03d}.png") for i in range(SAMPLE)]
+    from_pages = np.array([r["digit"] for r in records])
+    from_originals = predict.classify(keras_model, originals).argmax(axis=1)
+    agreement = float((from_pages == from_originals).mean())
+    assert agreement >= 0.95, f"only {agreement:.1%} of {SAMPLE} re-written digits classified as their originals"
+
+
+def test_predict_on_a_test_csv_gives_the_model_s_own_answers(mnist, model_path, keras_model, tmp_path, capsys):
+    from mnistflow import mnist_csv
+
+    images, labels = mnist["test_images"][:50], mnist["test_labels"][:50]
+    mnist_csv.write_csv(tmp_path / "test.csv", images, labels)
+    assert command.main(["predict", str(tmp_path / "test.csv"), "--model", str(model_path), "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    expected = np.asarray(keras_model(arrays.to_model_input(images), training=False)).argmax(axis=1)
+    assert [int(line.split(",")[1]) for line in lines] == expected.tolist()
+    assert (expected == labels).mean() >= 0.9  # the model really reads digits
+
+
+def test_predict_reports_a_model_file_that_is_not_a_keras_archive(tmp_path, capsys):
+    (tmp_path / "model.keras").write_text("not a model")
+    Image.fromarray(np.eye(28, dtype=np.uint8) * 255).save(tmp_path / "d.png")
+    assert command.main(["predict", str(tmp_path / "d.png"), "--model", str(tmp_path / "model.keras")]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path}/model.keras: not a Keras model (a .keras file is a zip archive); "
+        "pass --model PATH to one the train stage wrote\n"
+    )
+
+
+def test_export_stage_writes_a_savedmodel_whose_signatures_match_the_keras_model(mnist, model_path, keras_model, tmp_path):
+    import tensorflow as tf
+
+    stage = runpy.run_path(str(ROOT / "stages" / "export.py"), run_name="export_stage")
+    stage["main"](["--model", str(model_path), "--out", str(tmp_path / "export")])
+    served = tf.saved_model.load(str(tmp_path / "export"))
+    assert sorted(served.signatures) == ["serve_float", "serving_default"]
+    images = mnist["test_images"][:256]
+    expected = np.asarray(keras_model(arrays.to_model_input(images), training=False))
+    from_uint8 = served.signatures["serving_default"](images=tf.constant(images))
+    from_float = served.signatures["serve_float"](images=tf.constant(arrays.to_model_input(images)))
+    for answer in (from_uint8, from_float):
+        np.testing.assert_allclose(answer["probabilities"].numpy(), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(answer["classes"].numpy(), expected.argmax(axis=1))
+        assert answer["classes"].dtype == tf.int64
+
+
+def test_export_stage_reports_a_missing_model(tmp_path):
+    stage = runpy.run_path(str(ROOT / "stages" / "export.py"), run_name="export_stage")
+    with pytest.raises(ValueError, match=r"none\.keras: no such model file; run the train stage first \(dvc repro train\)"):
+        stage["main"](["--model", str(tmp_path / "none.keras"), "--out", str(tmp_path / "export")])
+    assert not (tmp_path / "export").exists()
