@@ -30,7 +30,7 @@ class CountingModel:
 @pytest.fixture
 def counting_model(monkeypatch, tmp_path):
     (tmp_path / "model.keras").write_text("stand-in")
-    monkeypatch.setattr(predict, "load_model", lambda path: CountingModel())
+    monkeypatch.setattr(predict, "load_model", lambda path, engine: CountingModel())
     return tmp_path / "model.keras"
 
 
@@ -156,3 +156,22 @@ def test_python_dash_m_mnistflow_predict_help_runs_without_loading_tensorflow():
     )
     assert result.returncode == 0 and "--save-prepared DIR" in result.stdout
     assert "tensorflow" not in result.stderr  # -X importtime lists every module imported
+
+
+@pytest.mark.parametrize(
+    ("engine", "images", "expected"),
+    [("auto", 1, "numpy"), ("auto", predict.NUMPY_UP_TO, "numpy"), ("auto", predict.NUMPY_UP_TO + 1, "keras"), ("keras", 1, "keras"), ("numpy", 10_000, "numpy")],
+)
+def test_choose_engine_uses_numpy_for_a_few_images_unless_told(engine, images, expected):
+    assert predict.choose_engine(engine, images) == expected
+
+
+def test_predict_asks_for_the_numpy_engine_for_one_image_and_keras_for_many(monkeypatch, tmp_path, capsys):
+    engines = []
+    monkeypatch.setattr(predict, "load_model", lambda path, engine: engines.append(engine) or CountingModel())
+    few = write_csv(tmp_path / "few.csv", 1)
+    many = write_csv(tmp_path / "many.csv", *range(predict.NUMPY_UP_TO + 1))
+    assert command.main(["predict", str(few), "--model", "m.keras"]) == 0
+    assert command.main(["predict", str(many), "--model", "m.keras"]) == 0
+    assert command.main(["predict", str(few), "--model", "m.keras", "--engine", "keras"]) == 0
+    assert engines == ["numpy", "keras", "keras"]

@@ -101,3 +101,76 @@ def test_export_stage_reports_a_missing_model(tmp_path):
     with pytest.raises(ValueError, match=r"none\.keras: no such model file; run the train stage first \(dvc repro train\)"):
         stage["main"](["--model", str(tmp_path / "none.keras"), "--out", str(tmp_path / "export")])
     assert not (tmp_path / "export").exists()
+
+
+def test_numpy_engine_gives_the_keras_model_s_probabilities_on_real_digits(mnist, model_path, keras_model):
+    from mnistflow import numpy_model
+
+    images = arrays.to_model_input(mnist["test_images"][:300])
+    expected = np.asarray(keras_model(images, training=False))
+    answer = numpy_model.load(model_path)(images)
+    np.testing.assert_allclose(answer, expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(answer.argmax(axis=1), expected.argmax(axis=1))
+
+
+def every_supported_layer_model(keras, *, global_pool):
+    """Augmentation, Rescaling, same/valid and strided convolutions, BatchNorm, pooling, Dropout, Dense."""
+    layers = keras.layers
+    inputs = keras.Input((28, 28, 1))
+    x = layers.RandomRotation(0.1)(inputs)
+    x = layers.RandomTranslation(0.1, 0.1)(x)
+    x = layers.Rescaling(1 / 255)(x)
+    x = layers.Conv2D(6, 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Dropout(0.3)(x)
+    x = layers.Conv2D(8, 4, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2D(8, 3, strides=(2, 1), padding="valid")(x)
+    x = layers.GlobalAveragePooling2D()(x) if global_pool else layers.Flatten()(x)
+    x = layers.Dense(12, use_bias=False)(x)
+    x = layers.BatchNormalization(center=False)(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(3)
+    model.set_weights([rng.uniform(0.5, 1.5, w.shape) if "variance" in v.path else rng.normal(0, 0.5, w.shape) for v, w in zip(model.weights, model.get_weights())])
+    return model
+
+
+@pytest.mark.parametrize("global_pool", [False, True])
+def test_numpy_engine_matches_keras_on_every_layer_it_supports(mnist, tmp_path, global_pool):
+    import keras
+
+    from mnistflow import numpy_model
+
+    model = every_supported_layer_model(keras, global_pool=global_pool)
+    model.save(tmp_path / "m.keras")
+    images = arrays.to_model_input(mnist["test_images"][:64])
+    np.testing.assert_allclose(numpy_model.load(tmp_path / "m.keras")(images), np.asarray(model(images, training=False)), rtol=1e-4, atol=1e-5)
+
+
+def test_numpy_engine_refuses_a_layer_it_does_not_know_and_predict_falls_back_to_keras(tmp_path):
+    import keras
+
+    from mnistflow import numpy_model
+
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.LayerNormalization()(x)
+    keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x)).save(tmp_path / "m.keras")
+    with pytest.raises(numpy_model.Unsupported, match=r"layer type LayerNormalization"):
+        numpy_model.load(tmp_path / "m.keras")
+    assert isinstance(predict.load_model(tmp_path / "m.keras", engine="numpy"), keras.Model)
+
+
+def test_numpy_engine_refuses_a_model_with_a_branch(tmp_path):
+    import keras
+
+    from mnistflow import numpy_model
+
+    inputs = keras.Input((28, 28, 1))
+    flat = keras.layers.Flatten()(inputs)
+    joined = keras.layers.Add()([keras.layers.Dense(10)(flat), keras.layers.Dense(10)(flat)])
+    keras.Model(inputs, keras.layers.Activation("softmax")(joined)).save(tmp_path / "m.keras")
+    with pytest.raises(numpy_model.Unsupported, match=r"is not fed by the layer before it \(a branch\)"):
+        numpy_model.load(tmp_path / "m.keras")

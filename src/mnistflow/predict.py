@@ -4,6 +4,9 @@
     python -m mnistflow predict data/raw/mnist_test.csv --format csv > predictions.csv
 
 For each input it prints the predicted digit, its probability, the runner-up and its probability.
+A few images (up to `NUMPY_UP_TO`) are classified by `numpy_model`, which runs the saved CNN with
+numpy and needs no TensorFlow (a second instead of several); more go through Keras, which is faster
+per image in batches (`--engine` overrides the choice).
 An input that cannot be used (unreadable, not an image, no ink, a bad CSV row) gets one line on
 stderr; the others are still classified, and the exit status is 1. How inputs are read and
 prepared: `predict_inputs`, `digit_image`.
@@ -25,13 +28,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mnistflow import arrays, atomic, predict_inputs
+from mnistflow import arrays, atomic, numpy_model, predict_inputs
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "models/model.keras"
 BATCH_SIZE = 2048  # images per model call: large enough to keep the cores busy, small enough for memory
 FORMATS = ("table", "json", "csv")
+ENGINES = ("auto", "keras", "numpy")
+NUMPY_UP_TO = 100  # images; beyond this, importing TensorFlow (seconds) pays for itself in speed
 COLUMNS = ("input", "digit", "probability", "runner_up", "runner_up_probability")
 
 
@@ -39,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, directories of images, or MNIST CSV files")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"Keras model to use (default: {DEFAULT_MODEL})")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    parser.add_argument(
+        "--engine", choices=ENGINES, default="auto",
+        help=f"run the model with Keras, or with numpy (no TensorFlow import); auto: numpy up to {NUMPY_UP_TO} images (default: auto)",
+    )
     parser.add_argument("--save-prepared", metavar="DIR", help="write the 28x28 PNG the model saw for each input into DIR")
 
 
@@ -50,23 +59,40 @@ def run(args: argparse.Namespace) -> int:
     if args.save_prepared:
         save_prepared(args.save_prepared, inputs.names, images)
     if len(images):
-        probabilities = classify(load_model(args.model), images)
+        probabilities = classify(load_model(args.model, engine=choose_engine(args.engine, len(images))), images)
         sys.stdout.write(format_predictions(inputs.names, probabilities, args.format))
     for name, message in inputs.failures:
         print(f"error: {name}: {' '.join(message.split())}", file=sys.stderr)
     return 1 if inputs.failures else 0
 
 
-def load_model(path: str | pathlib.Path) -> Any:
-    """Load a Keras model that takes (N, 28, 28, 1) and returns (N, 10) probabilities."""
+def choose_engine(engine: str, images: int) -> str:
+    """'auto' becomes 'numpy' for a few images (no TensorFlow import), 'keras' for many."""
+    if engine == "auto":
+        return "numpy" if images <= NUMPY_UP_TO else "keras"
+    return engine
+
+
+def load_model(path: str | pathlib.Path, *, engine: str = "keras") -> Any:
+    """Load a model that takes (N, 28, 28, 1) and returns (N, 10) probabilities, callable as model(x, training=False).
+
+    engine 'numpy' falls back to Keras when `numpy_model` does not support a layer the model uses.
+    """
     path = pathlib.Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such model file; train one first (dvc repro train) or pass --model PATH")
     if not zipfile.is_zipfile(path):  # Keras would call it "File not found", which misleads
         raise ValueError(f"{path}: not a Keras model (a .keras file is a zip archive); pass --model PATH to one the train stage wrote")
-    import keras  # here, not at the top: TensorFlow takes seconds to import, and --help should not wait
+    model = None
+    if engine == "numpy":
+        try:
+            model = numpy_model.load(path)
+        except numpy_model.Unsupported as error:
+            logger.info("%s: the numpy engine does not support %s; using Keras", path, error)
+    if model is None:
+        import keras  # here, not at the top: TensorFlow takes seconds to import
 
-    model = keras.models.load_model(path, compile=False)
+        model = keras.models.load_model(path, compile=False)
     if tuple(model.input_shape[1:]) != (28, 28, 1) or tuple(model.output_shape[1:]) != (10,):
         raise ValueError(
             f"{path}: expected a model from (N, 28, 28, 1) images to (N, 10) probabilities; "
