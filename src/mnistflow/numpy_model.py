@@ -28,6 +28,9 @@ IDENTITY_LAYERS = {
     "RandomRotation", "RandomZoom", "RandomTranslation", "RandomFlip", "RandomContrast", "RandomBrightness",
     "Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
 }
+KNOWN_LAYERS = {
+    "Rescaling", "Activation", "Conv2D", "BatchNormalization", "MaxPooling2D", "Flatten", "GlobalAveragePooling2D", "Dense",
+}
 CHUNK = 256  # images per forward pass: bounds the im2col matrices to tens of megabytes
 
 
@@ -121,6 +124,8 @@ def _layer(kind: str, config: dict[str, Any], variables: list[np.ndarray]) -> Ca
     """The numpy function for one layer (None: nothing to do at inference)."""
     if kind == "InputLayer" or kind in IDENTITY_LAYERS:
         return None
+    if kind not in KNOWN_LAYERS:
+        raise Unsupported(f"layer type {kind}")
     expected = {
         "Conv2D": 1 + bool(config.get("use_bias")),
         "Dense": 1 + bool(config.get("use_bias")),
