@@ -3,13 +3,15 @@
     python bench/predict.py [--model models/model.keras] [--csv data/raw/mnist_test.csv] [--export models/export]
 
 Prints two tables, each with a reference measured in the same run:
-1. Throughput on the 10,000-row test CSV (parse + classify, batched, as `predict` does it) against
-   the same model called once per image (the unbatched reference). Target: >= 10,000 images/s.
+1. Throughput on the 10,000-row test CSV (parse + classify, batched, as `predict` does it for more
+   than 100 images: Keras) against the same model called once per image (the unbatched reference),
+   and the numpy engine on the same batch. Target: >= 10,000 images/s.
 2. Time for one image, from a PNG on disk to its answer, including loading the model from a warm
-   file cache (TensorFlow already imported): the Keras .keras file, and the exported SavedModel
-   (`--export`, if present). Reference: the same image with the model already loaded.
-   Target: < 50 ms. A fresh `python -m mnistflow predict one.png` process is timed too; it also pays
-   for starting Python and importing TensorFlow.
+   file cache: with the numpy engine (what `predict` uses for up to 100 images), with Keras
+   (TensorFlow already imported), and with the exported SavedModel (`--export`, if present).
+   Reference: the same image with the Keras model already loaded. Target: < 50 ms. Fresh
+   `python -m mnistflow predict one.png` processes are timed too; they also pay for starting
+   Python (and, with `--engine keras`, importing TensorFlow).
 The cores are whatever this machine has (`os.cpu_count()` is printed); run it on an idle machine.
 """
 from __future__ import annotations
@@ -28,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from mnistflow import digit_image, predict, predict_inputs  # noqa: E402
+from mnistflow import digit_image, numpy_model, predict, predict_inputs  # noqa: E402
 
 
 def timed(function, repeats: int) -> tuple[float, object]:
@@ -52,9 +54,12 @@ def throughput(model_path: pathlib.Path, csv_path: pathlib.Path, repeats: int) -
     seconds, _ = timed(lambda: predict_inputs.read_inputs([csv_path]).stacked(), repeats)
     rows.append(("parse the CSV only", len(images), seconds))
     seconds, _ = timed(lambda: predict.classify(model, images), repeats)
-    rows.append((f"classify only (batches of {predict.BATCH_SIZE})", len(images), seconds))
+    rows.append((f"classify only, Keras (batches of {predict.BATCH_SIZE})", len(images), seconds))
+    engine = numpy_model.load(model_path)
+    seconds, _ = timed(lambda: predict.classify(engine, images), 1)
+    rows.append(("classify only, numpy engine", len(images), seconds))
     seconds, _ = timed(lambda: predict.classify(model, predict_inputs.read_inputs([csv_path]).stacked()), repeats)
-    rows.append(("parse + classify: the predict path", len(images), seconds))
+    rows.append(("parse + classify (Keras): the predict path", len(images), seconds))
     return rows
 
 
@@ -63,6 +68,10 @@ def single_image(model_path: pathlib.Path, export_path: pathlib.Path | None, png
 
     def keras_path():
         model = predict.load_model(model_path)
+        return predict.classify(model, predict_inputs.read_inputs([png]).stacked())
+
+    def numpy_path():
+        model = numpy_model.load(model_path)
         return predict.classify(model, predict_inputs.read_inputs([png]).stacked())
 
     def savedmodel_path():
@@ -75,17 +84,20 @@ def single_image(model_path: pathlib.Path, export_path: pathlib.Path | None, png
     rows = []
     seconds, _ = timed(lambda: predict.classify(model, predict_inputs.read_inputs([png]).stacked()), repeats)
     rows.append(("reference: model already loaded, read + prepare + predict", seconds))
+    seconds, _ = timed(numpy_path, repeats)
+    rows.append(("numpy engine: load .keras + read + prepare + predict (predict's path)", seconds))
     seconds, _ = timed(keras_path, repeats)
-    rows.append(("load models/model.keras + read + prepare + predict", seconds))
+    rows.append(("Keras: load .keras + read + prepare + predict", seconds))
     if export_path is not None and export_path.is_dir():
         savedmodel_path()
         seconds, _ = timed(savedmodel_path, repeats)
-        rows.append(("load the SavedModel export + read + prepare + predict", seconds))
+        rows.append(("SavedModel: load the export + read + prepare + predict", seconds))
     environment = {**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parent.parent / "src")}
-    command = [sys.executable, "-m", "mnistflow", "predict", str(png), "--model", str(model_path)]
-    subprocess.run(command, check=True, capture_output=True, env=environment)  # warm the file cache
-    seconds, _ = timed(lambda: subprocess.run(command, check=True, capture_output=True, env=environment), 3)
-    rows.append(("fresh process: python -m mnistflow predict one.png", seconds))
+    for engine in ("numpy", "keras"):
+        command = [sys.executable, "-m", "mnistflow", "predict", str(png), "--model", str(model_path), "--engine", engine]
+        subprocess.run(command, check=True, capture_output=True, env=environment)  # warm the file cache
+        seconds, _ = timed(lambda: subprocess.run(command, check=True, capture_output=True, env=environment), 3)
+        rows.append((f"fresh process: python -m mnistflow predict one.png --engine {engine}", seconds))
     return rows
 
 

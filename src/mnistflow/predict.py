@@ -90,15 +90,34 @@ def load_model(path: str | pathlib.Path, *, engine: str = "keras") -> Any:
         except numpy_model.Unsupported as error:
             logger.info("%s: the numpy engine does not support %s; using Keras", path, error)
     if model is None:
-        import keras  # here, not at the top: TensorFlow takes seconds to import
-
-        model = keras.models.load_model(path, compile=False)
+        model = _GraphModel(path)
     if tuple(model.input_shape[1:]) != (28, 28, 1) or tuple(model.output_shape[1:]) != (10,):
         raise ValueError(
             f"{path}: expected a model from (N, 28, 28, 1) images to (N, 10) probabilities; "
             f"got {model.input_shape} -> {model.output_shape}"
         )
     return model
+
+
+class _GraphModel:
+    """A Keras model called through one traced tf.function: batches run several times faster than
+    eager calls (measured in bench/predict.py), and any batch size reuses the same graph."""
+
+    def __init__(self, path: pathlib.Path):
+        import keras  # here, not at the top: TensorFlow takes seconds to import
+        import tensorflow as tf
+
+        self.keras_model = keras.models.load_model(path, compile=False)
+        self.input_shape, self.output_shape = self.keras_model.input_shape, self.keras_model.output_shape
+        self._call = tf.function(
+            lambda batch: self.keras_model(batch, training=False),
+            input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)],
+        )
+
+    def __call__(self, batch: np.ndarray, training: bool = False) -> np.ndarray:
+        if training:
+            raise ValueError("predict runs the model in inference mode only")
+        return self._call(batch).numpy()
 
 
 def classify(model: Any, images: np.ndarray, *, batch_size: int = BATCH_SIZE) -> np.ndarray:
