@@ -71,7 +71,7 @@ def test_prepare_returns_uint8_28x28_for_a_large_photo_sized_image():
 
 @pytest.mark.parametrize("value", [0, 255, 128])
 def test_prepare_rejects_a_uniform_image_as_having_no_ink(value):
-    with pytest.raises(ValueError, match=r"no ink found: the brightest stroke is 0 grey levels from the background"):
+    with pytest.raises(ValueError, match=r"no ink found: the strongest stroke is 0 grey levels from the background"):
         digit_image.prepare(np.full((8, 8), value, dtype=np.uint8))
 
 
@@ -80,7 +80,7 @@ def test_prepare_finds_dark_ink_on_dim_grey_paper():
 
 
 def test_prepare_rejects_ink_too_faint_to_tell_from_paper():
-    with pytest.raises(ValueError, match=r"no ink found: the brightest stroke is 20 grey levels .* need at least 32"):
+    with pytest.raises(ValueError, match=r"no ink found: the strongest stroke is 20 grey levels from the background \(grey level 200\); need at least 32"):
         digit_image.prepare(square_image(ink=220, paper=200))
 
 

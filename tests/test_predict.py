@@ -107,7 +107,7 @@ def test_predict_classifies_the_good_inputs_reports_each_bad_one_and_exits_1(cou
     assert out.splitlines()[1].startswith(f"{tmp_path}/good.png,") and len(out.splitlines()) == 2
     lines = err.splitlines()
     assert len(lines) == 4
-    assert lines[0].startswith(f"error: {tmp_path}/blank.png: no ink found: the brightest stroke is 0 grey levels")
+    assert lines[0].startswith(f"error: {tmp_path}/blank.png: no ink found: the strongest stroke is 0 grey levels")
     assert lines[1].startswith(f"error: {tmp_path}/text.jpg: not an image that can be read (cannot identify image file")
     assert lines[2] == f"error: {tmp_path}/nothing.png: no such file or directory"
     assert lines[3] == f"error: {tmp_path}/t.csv:2: line 2, column 785 (28x28) is 'x'; expected a pixel, an integer 0-255"

@@ -120,7 +120,7 @@ def test_read_inputs_reports_each_bad_file_and_keeps_the_good_one(tmp_path):
     assert names == tuple(str(p) for p in paths[:3])
     assert messages[0] == "no such file or directory"
     assert messages[1].startswith("not an image that can be read (cannot identify image file")
-    assert messages[2].startswith("no ink found: the brightest stroke is 0 grey levels from the background")
+    assert messages[2].startswith("no ink found: the strongest stroke is 0 grey levels from the background")
 
 
 def test_inputs_stacked_is_empty_uint8_when_nothing_was_read():

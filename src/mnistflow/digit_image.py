@@ -70,15 +70,15 @@ def prepare(gray: np.ndarray) -> np.ndarray:
 def _bright_ink(gray: np.ndarray) -> np.ndarray:
     """Invert a light background, subtract the background level, stretch the ink to 0-255."""
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    background = float(np.median(border))
+    background = paper = float(np.median(border))
     if background - float(gray.min()) > float(gray.max()) - background:  # dark ink on lighter paper
         gray, background = 255.0 - gray, 255.0 - background
     ink = np.clip(gray - background, 0.0, None)
     peak = float(ink.max())
     if peak < MIN_CONTRAST:
         raise ValueError(
-            f"no ink found: the brightest stroke is {peak:.0f} grey levels from the background "
-            f"({background:.0f} after inversion); need at least {MIN_CONTRAST:.0f} (is the image blank?)"
+            f"no ink found: the strongest stroke is {peak:.0f} grey levels from the background "
+            f"(grey level {paper:.0f}); need at least {MIN_CONTRAST:.0f} (is the image blank?)"
         )
     return ink * (255.0 / peak)
 
