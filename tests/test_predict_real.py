@@ -175,3 +175,18 @@ def test_numpy_engine_refuses_a_model_with_a_branch(tmp_path):
     keras.Model(inputs, keras.layers.Activation("softmax")(joined)).save(tmp_path / "m.keras")
     with pytest.raises(numpy_model.Unsupported, match=r"is not fed by the layer before it \(a branch\)"):
         numpy_model.load(tmp_path / "m.keras")
+
+
+@pytest.mark.e2e
+def test_dvc_repro_export_writes_the_savedmodel_and_locks_the_stage(project, model_path):
+    import shutil
+
+    import yaml
+
+    (project.root / "models").mkdir(exist_ok=True)
+    shutil.copy(model_path, project.root / "models" / "model.keras")
+    project.dvc("repro", "--single-item", "export")
+    assert (project.root / "models" / "export" / "saved_model.pb").is_file()
+    lock = yaml.safe_load((project.root / "dvc.lock").read_text())
+    assert [out["path"] for out in lock["stages"]["export"]["outs"]] == ["models/export"]
+    assert "models/model.keras" in [dep["path"] for dep in lock["stages"]["export"]["deps"]]
