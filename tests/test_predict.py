@@ -113,10 +113,11 @@ def test_predict_classifies_the_good_inputs_reports_each_bad_one_and_exits_1(cou
     assert lines[3] == f"error: {tmp_path}/t.csv:2: line 2, column 785 (28x28) is 'x'; expected a pixel, an integer 0-255"
 
 
-def test_predict_exits_1_when_every_input_failed_and_prints_no_table(counting_model, tmp_path, capsys):
-    assert command.main(["predict", str(tmp_path / "nothing.png"), "--model", str(counting_model)]) == 1
+def test_predict_exits_1_when_every_input_failed_and_prints_an_empty_json_list(counting_model, tmp_path, capsys):
+    arguments = ["predict", str(tmp_path / "nothing.png"), "--model", str(counting_model), "--format", "json"]
+    assert command.main(arguments) == 1
     out, err = capsys.readouterr()
-    assert out == "" and err == f"error: {tmp_path}/nothing.png: no such file or directory\n"
+    assert json.loads(out) == [] and err == f"error: {tmp_path}/nothing.png: no such file or directory\n"
 
 
 def test_predict_save_prepared_writes_the_28x28_the_model_saw_per_input(counting_model, tmp_path, capsys):

@@ -58,11 +58,13 @@ def run(args: argparse.Namespace) -> int:
     logger.info("%d images to classify, %d inputs failed", len(images), len(inputs.failures))
     if args.save_prepared:
         save_prepared(args.save_prepared, inputs.names, images)
-    if len(images):
-        probabilities = classify(load_model(args.model, engine=choose_engine(args.engine, len(images))), images)
-        sys.stdout.write(format_predictions(inputs.names, probabilities, args.format))
     for name, message in inputs.failures:
         print(f"error: {name}: {' '.join(message.split())}", file=sys.stderr)
+    probabilities = np.zeros((0, arrays.NUM_CLASSES), dtype=np.float32)
+    if len(images):
+        probabilities = classify(load_model(args.model, engine=choose_engine(args.engine, len(images))), images)
+    # Always a whole document (an empty JSON list, a header-only CSV), so a pipe can parse it.
+    sys.stdout.write(format_predictions(inputs.names, probabilities, args.format))
     return 1 if inputs.failures else 0
 
 
