@@ -17,6 +17,8 @@ from mnistflow import arrays, predict
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SAMPLE = 200
 
+pytestmark = pytest.mark.slow  # a TensorFlow import and a ~5 s training run, shared by the module
+
 
 @pytest.fixture(scope="session")
 def mnist():
