@@ -36,6 +36,7 @@ DEFAULT_MODEL = "models/model.keras"
 BATCH_SIZE = 2048  # images per model call: large enough to keep the cores busy, small enough for memory
 FORMATS = ("table", "json", "csv")
 ENGINES = ("auto", "keras", "numpy")
+EAGER_UP_TO = 64  # images; a Keras call on fewer skips tracing the graph
 NUMPY_UP_TO = 100  # images; beyond this, importing TensorFlow (seconds) pays for itself in speed
 COLUMNS = ("input", "digit", "probability", "runner_up", "runner_up_probability")
 
@@ -103,7 +104,8 @@ def load_model(path: str | pathlib.Path, *, engine: str = "keras") -> Any:
 
 class _GraphModel:
     """A Keras model called through one traced tf.function: batches run several times faster than
-    eager calls (measured in bench/predict.py), and any batch size reuses the same graph."""
+    eager calls (measured in bench/predict.py), and any batch size reuses the same graph. A small
+    batch is called eagerly: tracing the graph costs more than it saves there."""
 
     def __init__(self, path: pathlib.Path):
         import keras  # here, not at the top: TensorFlow takes seconds to import
@@ -119,6 +121,8 @@ class _GraphModel:
     def __call__(self, batch: np.ndarray, training: bool = False) -> np.ndarray:
         if training:
             raise ValueError("predict runs the model in inference mode only")
+        if len(batch) <= EAGER_UP_TO:
+            return np.asarray(self.keras_model(batch, training=False))
         return self._call(batch).numpy()
 
 
