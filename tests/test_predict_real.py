@@ -192,3 +192,16 @@ def test_dvc_repro_export_writes_the_savedmodel_and_locks_the_stage(project, mod
     lock = yaml.safe_load((project.root / "dvc.lock").read_text())
     assert [out["path"] for out in lock["stages"]["export"]["outs"]] == ["models/export"]
     assert "models/model.keras" in [dep["path"] for dep in lock["stages"]["export"]["deps"]]
+
+
+def test_numpy_engine_refuses_a_model_whose_output_is_not_its_last_layer(tmp_path):
+    import keras
+
+    from mnistflow import numpy_model
+
+    inputs = keras.Input((28, 28, 1))
+    first = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
+    second = keras.layers.Dense(10, activation="softmax")(first)
+    keras.Model(inputs, [first, second]).save(tmp_path / "m.keras")
+    with pytest.raises(numpy_model.Unsupported, match=r"the model's output is not its last layer"):
+        numpy_model.load(tmp_path / "m.keras")

@@ -110,6 +110,10 @@ def _chain(config: dict[str, Any]) -> list[dict[str, Any]]:
             history = arguments[0].get("config", {}).get("keras_history", [None]) if len(arguments) == 1 else [None]
             if history[0] != previous["config"]["name"]:
                 raise Unsupported(f"layer {layer['config']['name']!r} is not fed by the layer before it (a branch)")
+        outputs = config["config"].get("output_layers") or []
+        outputs = [outputs] if outputs and isinstance(outputs[0], str) else outputs  # one output: not nested
+        if not layers or [list(o)[:1] for o in outputs] != [[layers[-1]["config"]["name"]]]:
+            raise Unsupported("the model's output is not its last layer")
     if not layers or layers[0]["class_name"] != "InputLayer":
         raise Unsupported("no InputLayer first")
     for layer in layers:
