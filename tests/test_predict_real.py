@@ -205,3 +205,19 @@ def test_numpy_engine_refuses_a_model_whose_output_is_not_its_last_layer(tmp_pat
     keras.Model(inputs, [first, second]).save(tmp_path / "m.keras")
     with pytest.raises(numpy_model.Unsupported, match=r"the model's output is not its last layer"):
         numpy_model.load(tmp_path / "m.keras")
+
+
+def test_predict_one_image_runs_without_importing_tensorflow(mnist, model_path, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    Image.fromarray(255 - mnist["test_images"][0]).resize((90, 90)).save(tmp_path / "seven.png")
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mnistflow", "predict", str(tmp_path / "seven.png"), "--model", str(model_path), "--format", "csv"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[1].startswith(f"{tmp_path}/seven.png,7,")
+    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")]
+    assert "tensorflow" not in imported and "keras" not in imported and "pyarrow" not in imported
