@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from mnistflow import digit_image, numpy_model, predict, predict_inputs  # noqa: E402
+from mnistflow import digit_image, mnist_csv, numpy_model, predict, predict_inputs  # noqa: E402
 
 
 def timed(function, repeats: int) -> tuple[float, object]:
@@ -52,7 +52,9 @@ def throughput(model_path: pathlib.Path, csv_path: pathlib.Path, repeats: int) -
     seconds, _ = timed(lambda: [predict.classify(model, image[np.newaxis]) for image in unbatched], 1)
     rows.append(("reference: one model call per image", len(unbatched), seconds))
     seconds, _ = timed(lambda: predict_inputs.read_inputs([csv_path]).stacked(), repeats)
-    rows.append(("parse the CSV only", len(images), seconds))
+    rows.append(("parse the CSV only (numpy.loadtxt, as predict does)", len(images), seconds))
+    seconds, _ = timed(lambda: mnist_csv.read_csv(csv_path, layouts=("rowcol", "pixel")), repeats)
+    rows.append(("parse the CSV only (pyarrow, threaded: mnist_csv.read_csv)", len(images), seconds))
     seconds, _ = timed(lambda: predict.classify(model, images), repeats)
     rows.append((f"classify only, Keras (batches of {predict.BATCH_SIZE})", len(images), seconds))
     engine = numpy_model.load(model_path)

@@ -126,3 +126,9 @@ def test_read_inputs_reports_each_bad_file_and_keeps_the_good_one(tmp_path):
 def test_inputs_stacked_is_empty_uint8_when_nothing_was_read():
     stacked = predict_inputs.Inputs().stacked()
     assert stacked.shape == (0, 28, 28) and stacked.dtype == np.uint8
+
+
+def test_read_inputs_reads_a_csv_with_windows_line_ends_and_no_final_newline(tmp_path):
+    (tmp_path / "t.csv").write_bytes((PIXEL_HEADER + "\r\n" + row(*pixel_cells(5)) + "\r\n" + row(*pixel_cells(6))).encode())
+    inputs = predict_inputs.read_inputs([tmp_path / "t.csv"])
+    assert inputs.names == [f"{tmp_path}/t.csv:2", f"{tmp_path}/t.csv:3"] and inputs.stacked()[:, 0, 0].tolist() == [5, 6]
