@@ -132,7 +132,7 @@ def _csv_header(path: pathlib.Path) -> tuple[str, ...]:
 def _parse_fast(path: pathlib.Path, header: tuple[str, ...]) -> np.ndarray | None:
     """All rows as uint8 (N, columns), or None if any row needs a closer look (the slow path).
 
-    numpy's C parser, single-threaded: on two busy cores it beat pyarrow's threaded reader 2-4x
+    numpy's C parser, single-threaded: on two busy cores it was several times faster than pyarrow's threaded reader
     (bench/predict.py, "parse the CSV only"). It skips blank lines, which would shift the line
     numbers in the names, so a file with any goes to the slow path too.
     """
