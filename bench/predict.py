@@ -13,17 +13,16 @@ Prints two tables, each with a reference measured in the same run:
    `python -m mnistflow predict one.png` processes are timed too; they also pay for starting
    Python (and, with `--engine keras`, importing TensorFlow).
 The cores are whatever this machine has (`os.cpu_count()` is printed); run it on an idle machine.
+Each row shows wall and CPU seconds (medians): on a busy machine, CPU time is the steadier figure.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import pathlib
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -31,41 +30,37 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from mnistflow import digit_image, mnist_csv, numpy_model, predict, predict_inputs  # noqa: E402
+from timing import load_average, median_seconds  # noqa: E402  (bench/timing.py)
 
 
-def timed(function, repeats: int) -> tuple[float, object]:
-    """Median wall time in seconds over `repeats` calls, and the last result."""
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+def timed(function, repeats: int) -> tuple[float, float]:
+    """Median (wall, CPU) seconds over `repeats` calls."""
+    return median_seconds(function, repeats)
 
 
-def throughput(model_path: pathlib.Path, csv_path: pathlib.Path, repeats: int) -> list[tuple[str, int, float]]:
+def throughput(model_path: pathlib.Path, csv_path: pathlib.Path, repeats: int) -> list[tuple[str, int, tuple[float, float]]]:
     model = predict.load_model(model_path)
     images = predict_inputs.read_inputs([csv_path]).stacked()
     predict.classify(model, images[:predict.BATCH_SIZE])  # warm-up: first calls build kernels
     rows = []
     unbatched = images[:500]
-    seconds, _ = timed(lambda: [predict.classify(model, image[np.newaxis]) for image in unbatched], 1)
+    seconds = timed(lambda: [predict.classify(model, image[np.newaxis]) for image in unbatched], 1)
     rows.append(("reference: one model call per image", len(unbatched), seconds))
-    seconds, _ = timed(lambda: predict_inputs.read_inputs([csv_path]).stacked(), repeats)
+    seconds = timed(lambda: predict_inputs.read_inputs([csv_path]).stacked(), repeats)
     rows.append(("parse the CSV only (numpy.loadtxt, as predict does)", len(images), seconds))
-    seconds, _ = timed(lambda: mnist_csv.read_csv(csv_path, layouts=("rowcol", "pixel")), repeats)
+    seconds = timed(lambda: mnist_csv.read_csv(csv_path, layouts=("rowcol", "pixel")), repeats)
     rows.append(("parse the CSV only (pyarrow, threaded: mnist_csv.read_csv)", len(images), seconds))
-    seconds, _ = timed(lambda: predict.classify(model, images), repeats)
+    seconds = timed(lambda: predict.classify(model, images), repeats)
     rows.append((f"classify only, Keras (batches of {predict.BATCH_SIZE})", len(images), seconds))
     engine = numpy_model.load(model_path)
-    seconds, _ = timed(lambda: predict.classify(engine, images), 1)
+    seconds = timed(lambda: predict.classify(engine, images), 1)
     rows.append(("classify only, numpy engine", len(images), seconds))
-    seconds, _ = timed(lambda: predict.classify(model, predict_inputs.read_inputs([csv_path]).stacked()), repeats)
+    seconds = timed(lambda: predict.classify(model, predict_inputs.read_inputs([csv_path]).stacked()), repeats)
     rows.append(("parse + classify (Keras): the predict path", len(images), seconds))
     return rows
 
 
-def single_image(model_path: pathlib.Path, export_path: pathlib.Path | None, png: pathlib.Path, repeats: int) -> list[tuple[str, float]]:
+def single_image(model_path: pathlib.Path, export_path: pathlib.Path | None, png: pathlib.Path, repeats: int) -> list[tuple[str, tuple[float, float]]]:
     import tensorflow as tf
 
     def keras_path():
@@ -84,21 +79,21 @@ def single_image(model_path: pathlib.Path, export_path: pathlib.Path | None, png
     model = predict.load_model(model_path)
     keras_path()  # warm the file cache and TensorFlow's one-time set-up
     rows = []
-    seconds, _ = timed(lambda: predict.classify(model, predict_inputs.read_inputs([png]).stacked()), repeats)
+    seconds = timed(lambda: predict.classify(model, predict_inputs.read_inputs([png]).stacked()), repeats)
     rows.append(("reference: model already loaded, read + prepare + predict", seconds))
-    seconds, _ = timed(numpy_path, repeats)
+    seconds = timed(numpy_path, repeats)
     rows.append(("numpy engine: load .keras + read + prepare + predict (predict's path)", seconds))
-    seconds, _ = timed(keras_path, repeats)
+    seconds = timed(keras_path, repeats)
     rows.append(("Keras: load .keras + read + prepare + predict", seconds))
     if export_path is not None and export_path.is_dir():
         savedmodel_path()
-        seconds, _ = timed(savedmodel_path, repeats)
+        seconds = timed(savedmodel_path, repeats)
         rows.append(("SavedModel: load the export + read + prepare + predict", seconds))
     environment = {**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parent.parent / "src")}
     for engine in ("numpy", "keras"):
         command = [sys.executable, "-m", "mnistflow", "predict", str(png), "--model", str(model_path), "--engine", engine]
         subprocess.run(command, check=True, capture_output=True, env=environment)  # warm the file cache
-        seconds, _ = timed(lambda: subprocess.run(command, check=True, capture_output=True, env=environment), 3)
+        seconds = timed(lambda: subprocess.run(command, check=True, capture_output=True, env=environment), 3)
         rows.append((f"fresh process: python -m mnistflow predict one.png --engine {engine}", seconds))
     return rows
 
@@ -114,25 +109,26 @@ def main() -> None:
         if not path.is_file():
             sys.exit(f"error: {path}: no such file; run `dvc repro` first (or pass --model / --csv)")
 
-    print(f"cpus: {os.cpu_count()}, load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"cpus: {os.cpu_count()}, load average: {load_average()}")
     rows = throughput(args.model, args.csv, args.repeats)
-    reference = rows[0][1] / rows[0][2]
-    print("\n| batched CSV input | images | seconds | images/s | vs reference |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for name, count, seconds in rows:
-        rate = count / seconds
-        print(f"| {name} | {count:,} | {seconds:.3f} | {rate:,.0f} | {rate / reference:.1f}x |")
+    reference = rows[0][1] / rows[0][2][0]
+    print("\n| batched CSV input | images | wall s | CPU s | images/s | vs reference |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, count, (wall, cpu) in rows:
+        rate = count / wall
+        print(f"| {name} | {count:,} | {wall:.3f} | {cpu:.3f} | {rate:,.0f} | {rate / reference:.1f}x |")
 
     with tempfile.TemporaryDirectory() as directory:
         png = pathlib.Path(directory) / "digit.png"
         first = predict_inputs.read_inputs([args.csv]).stacked()[0]
         Image.fromarray(255 - np.pad(first, 20)).resize((200, 200)).save(png)  # dark ink on white, larger
         single = single_image(args.model, args.export, png, args.repeats)
-    reference_seconds = single[0][1]
-    print("\n| one image, warm file cache | ms (median) | vs reference |")
-    print("| --- | ---: | ---: |")
-    for name, seconds in single:
-        print(f"| {name} | {seconds * 1000:.1f} | {seconds / reference_seconds:.1f}x |")
+    reference_seconds = single[0][1][0]
+    print("\n| one image, warm file cache | wall ms | CPU ms | vs reference |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, (wall, cpu) in single:
+        print(f"| {name} | {wall * 1000:.1f} | {cpu * 1000:.1f} | {wall / reference_seconds:.1f}x |")
+    print(f"\nload average after: {load_average()}")
 
 
 if __name__ == "__main__":
