@@ -157,12 +157,13 @@ def train_model(
     live_dir: str | None,
     checkpoint_path: str,
     fingerprint: str,
+    extra_callbacks: Sequence[Any] = (),
 ) -> tuple[Any, dict[str, float]]:
     """Build, (resume,) fit and return the model holding its best weights, plus a summary.
 
     Logs per-epoch metrics with dvclive into `live_dir` (None: no dvclive files) and checkpoints
     every epoch to `checkpoint_path`, resuming from it when its fingerprint matches (the caller
-    deletes it once the model is saved).
+    deletes it once the model is saved). `extra_callbacks` run after the built-in ones each epoch.
     """
     import keras
 
@@ -193,7 +194,8 @@ def train_model(
         from dvclive.keras import DVCLiveCallback
 
         chain.append(DVCLiveCallback(live=live))
-    chain.append(checkpoint)  # last: it saves what the callbacks above have just updated
+    chain.append(checkpoint)  # after the others: it saves what they have just updated
+    chain.extend(extra_callbacks)
     fit(model, train, validation, config=config, seed=seed, callbacks=chain, initial_epoch=initial_epoch)
     if keep_best.best_weights is not None:
         model.set_weights(keep_best.best_weights)
