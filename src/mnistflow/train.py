@@ -1,8 +1,12 @@
 """Train the CNN: params, model compilation, the epoch-indexed input pipeline and the fit loop.
 
-    model = build_and_compile(config, steps_per_epoch=steps_per_epoch(len(labels), config.batch_size))
-    summary = fit(model, (images, labels), (val_images, val_labels), config=config, seed=42,
-                  callbacks=[...], initial_epoch=0)
+    config = params.load_section("params.yaml", "train", TrainParams)   # (in the stage)
+    model, summary = train_model((images, labels), (val_images, val_labels), config=config, seed=42,
+                                 live_dir="metrics/train", checkpoint_path=".cache/train/checkpoint.npz",
+                                 fingerprint=resume.fingerprint(...))
+
+`build_and_compile` builds and compiles in one call (so a distribution strategy's scope can wrap
+it); `fit` runs `model.fit` over `batches`; `train_model` wires callbacks, dvclive and resuming.
 
 Best weights by validation accuracy are kept (never by the test set, which training never sees).
 Every epoch's batch order is a pure function of (seed, epoch), and all other state (weights,
