@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import pathlib
 import sys
 
@@ -40,6 +41,7 @@ def main(argv=None) -> None:
     log.info("train %s counts %s; val %s counts %s", train[0].shape, arrays.class_counts(train[1]).tolist(),
              validation[0].shape, arrays.class_counts(validation[1]).tolist())
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the log
     import keras
     import tensorflow as tf
 
