@@ -64,6 +64,12 @@ def test_build_model_mixed_precision_computes_in_bfloat16_with_a_float32_softmax
     assert model.output.dtype == "float32"
 
 
+def test_build_model_sets_the_batch_norm_momentum_of_every_batch_norm_layer():
+    architecture = ArchitectureParams(blocks=(ConvBlock(4, batch_norm=True),), dense_units=8, dense_batch_norm=True, batch_norm_momentum=0.9)
+    model = build_model(architecture, AugmentParams())
+    assert [layer.momentum for layer in model.layers if type(layer).__name__ == "BatchNormalization"] == [0.9, 0.9]
+
+
 def test_feature_map_sides_follow_padding_strides_and_pooling():
     blocks = (ConvBlock(8, padding="valid"), ConvBlock(8, pool=True), ConvBlock(8, kernel_size=5, strides=2, padding="same"))
     assert feature_map_sides(blocks) == [26, 13, 7]
