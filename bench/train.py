@@ -38,14 +38,34 @@ REFERENCE = {
     "augment": {"rotation": 0, "zoom": 0, "translation": 0},
 }
 # The fast configuration: the README's one-line `dvc exp run -S ...` (keep the two in step).
-FAST = {"train.epochs": 4}
+FAST = {
+    "oversample.method": "none",  # the bench then trains it on data/prepared/train.npz
+    "train.epochs": 2,
+    "train.learning_rate": 0.003,
+    "train.schedule": "one_cycle",
+    "train.warmup": 0.2,
+    "train.label_smoothing": 0.0,
+    "train.model.blocks": [
+        {"filters": 16, "kernel_size": 3, "padding": "valid", "batch_norm": True},
+        {"filters": 16, "kernel_size": 3, "padding": "valid", "batch_norm": True, "pool": True, "dropout": 0.1},
+        {"filters": 32, "kernel_size": 3, "padding": "valid", "batch_norm": True},
+        {"filters": 32, "kernel_size": 3, "padding": "valid", "batch_norm": True, "pool": True, "dropout": 0.1},
+    ],
+    "train.model.dropout": 0.3,
+    "train.model.batch_norm_momentum": 0.9,
+    "train.augment.rotation": 0,
+    "train.augment.zoom": 0,
+    "train.augment.translation": 0,
+}
 CONFIGS = ("reference", "default", "fast")
 
 
 def set_dotted(section: dict, dotted: dict) -> dict:
-    """Apply {"train.a.b": value} overrides to a copy of the `train` section."""
+    """Apply the {"train.a.b": value} overrides to a copy of the `train` section."""
     section = json.loads(json.dumps(section))
     for key, value in dotted.items():
+        if not key.startswith("train."):
+            continue
         *path, last = key.split(".")[1:]
         target = section
         for name in path:
@@ -62,7 +82,8 @@ def run_one(args: argparse.Namespace) -> dict:
     section = {"reference": REFERENCE, "default": section, "fast": set_dotted(section, FAST)}[args.one]
     if args.epochs:
         section = {**section, "epochs": args.epochs}
-    train_path = pathlib.Path(args.prepared, "train.npz") if args.one == "reference" else pathlib.Path(args.balanced)
+    unbalanced = args.one == "reference" or (args.one == "fast" and FAST.get("oversample.method") == "none")
+    train_path = pathlib.Path(args.prepared, "train.npz") if unbalanced else pathlib.Path(args.balanced)
     train = arrays.load_split(train_path)
     validation = arrays.load_split(pathlib.Path(args.prepared, "val.npz"))
     test = arrays.load_split(pathlib.Path(args.prepared, "test.npz"))
@@ -114,6 +135,15 @@ def run_one(args: argparse.Namespace) -> dict:
     }
 
 
+def hydra(value) -> str:
+    """A value in the override syntax of `dvc exp run -S` (Hydra's): [{filters:16,pool:true}]."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{hydra(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(hydra(v) for v in value) + "]"
+    return value if isinstance(value, str) and value.isidentifier() else json.dumps(value)
+
+
 def ratio(value: float | None, reference: float | None) -> str:
     return f"{value / reference:.2f}" if value and reference else "-"
 
@@ -162,7 +192,7 @@ def main() -> None:
                 print(f"  {name}: images/s x{ratio(r['images_per_second'], reference['images_per_second'])}, "
                       f"time to {args.target:.1%} x{ratio(r['seconds_to_target'], reference['seconds_to_target'])}, "
                       f"peak RSS x{ratio(r['peak_rss_gib'], reference['peak_rss_gib'])}")
-    print("\nfast configuration: dvc exp run " + " ".join(f"-S {k}={json.dumps(v)}" for k, v in FAST.items()))
+    print("\nfast configuration: dvc exp run " + " ".join(f"-S '{k}={hydra(v)}'" for k, v in FAST.items()))
 
 
 if __name__ == "__main__":
