@@ -27,7 +27,7 @@ import numpy as np
 
 REFERENCE = {
     "epochs": 15, "batch_size": 128, "optimizer": "adam", "learning_rate": 0.001, "schedule": "none",
-    "warmup": 0.0, "label_smoothing": 0.0,
+    "warmup": 0.0, "label_smoothing": 0.0, "mixed_precision": False,
     "model": {
         "blocks": [
             {"filters": 32, "kernel_size": 3, "padding": "valid", "pool": True},

@@ -8,15 +8,19 @@ from mnistflow.model import ArchitectureParams, AugmentParams, ConvBlock, build_
 from mnistflow.train import TrainParams
 
 # The notebooks' architectures, as they appear in the README's params examples.
-NOTEBOOK_ONE_BLOCK = {"blocks": [{"filters": 32, "kernel_size": 3, "padding": "valid", "pool": True, "dropout": 0.25}], "dense_units": 0}
+NOTEBOOK_ONE_BLOCK = {"blocks": [{"filters": 32, "kernel_size": 3, "padding": "valid", "pool": True, "dropout": 0.25}], "dense_units": 0, "dropout": 0}
 NOTEBOOK_TWO_BLOCKS = {
     "blocks": [
         {"filters": 32, "kernel_size": 3, "padding": "valid", "batch_norm": True, "pool": True, "dropout": 0.25},
         {"filters": 64, "kernel_size": 3, "padding": "valid", "batch_norm": True, "pool": True, "dropout": 0.25},
     ],
     "dense_units": 128,
+    "dense_batch_norm": False,
     "dropout": 0.5,
 }
+
+
+NO_AUGMENT = AugmentParams(rotation=0, zoom=0, translation=0)
 
 
 def layer_classes(model) -> list[str]:
@@ -25,7 +29,7 @@ def layer_classes(model) -> list[str]:
 
 def test_build_model_one_block_notebook_architecture_has_exactly_its_layers():
     architecture = params.parse(ArchitectureParams, NOTEBOOK_ONE_BLOCK, key="train.model")
-    model = build_model(architecture, AugmentParams())
+    model = build_model(architecture, NO_AUGMENT)
     assert layer_classes(model) == [
         "InputLayer", "Rescaling", "Conv2D", "Activation", "MaxPooling2D", "Dropout", "Flatten", "Dense",
     ]
@@ -34,7 +38,7 @@ def test_build_model_one_block_notebook_architecture_has_exactly_its_layers():
 
 def test_build_model_two_block_notebook_architecture_uses_batch_normalization():
     architecture = params.parse(ArchitectureParams, NOTEBOOK_TWO_BLOCKS, key="train.model")
-    model = build_model(architecture, AugmentParams())
+    model = build_model(architecture, NO_AUGMENT)
     assert layer_classes(model).count("BatchNormalization") == 2
     assert layer_classes(model)[-4:] == ["Dense", "Activation", "Dropout", "Dense"]
     assert model.get_layer("block2_conv").output.shape == (None, 11, 11, 64)
@@ -50,7 +54,7 @@ def test_build_model_takes_raw_pixels_and_returns_float32_probabilities():
 
 
 def test_build_model_augmentation_changes_training_batches_only():
-    model = build_model(ArchitectureParams(blocks=(ConvBlock(4),), dense_units=0), AugmentParams(translation=0.2))
+    model = build_model(ArchitectureParams(blocks=(ConvBlock(4),), dense_units=0), AugmentParams(rotation=0, zoom=0, translation=0.2))
     images = np.random.default_rng(0).uniform(0, 255, (2, 28, 28, 1)).astype(np.float32)
     augment = model.get_layer("translate")
     np.testing.assert_array_equal(np.asarray(augment(images, training=False)), images)
@@ -58,7 +62,7 @@ def test_build_model_augmentation_changes_training_batches_only():
 
 
 def test_build_model_mixed_precision_computes_in_bfloat16_with_a_float32_softmax():
-    model = build_model(ArchitectureParams(), AugmentParams(), mixed_precision=True)
+    model = build_model(ArchitectureParams(), NO_AUGMENT, mixed_precision=True)
     assert model.get_layer("block1_conv").compute_dtype == "bfloat16"
     assert model.get_layer("block1_conv").kernel.dtype == "float32"
     assert model.output.dtype == "float32"
@@ -66,7 +70,7 @@ def test_build_model_mixed_precision_computes_in_bfloat16_with_a_float32_softmax
 
 def test_build_model_sets_the_batch_norm_momentum_of_every_batch_norm_layer():
     architecture = ArchitectureParams(blocks=(ConvBlock(4, batch_norm=True),), dense_units=8, dense_batch_norm=True, batch_norm_momentum=0.9)
-    model = build_model(architecture, AugmentParams())
+    model = build_model(architecture, NO_AUGMENT)
     assert [layer.momentum for layer in model.layers if type(layer).__name__ == "BatchNormalization"] == [0.9, 0.9]
 
 

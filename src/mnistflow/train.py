@@ -39,15 +39,15 @@ class TrainParams:
     epochs: int = dataclasses.field(default=15, metadata=params.check(params.positive))
     batch_size: int = dataclasses.field(default=128, metadata=params.check(params.positive))
     optimizer: Literal["adam", "adamw"] = "adamw"
-    learning_rate: float = dataclasses.field(default=3e-3, metadata=params.check(params.positive))
-    weight_decay: float = dataclasses.field(default=1e-4, metadata=params.check(params.non_negative))  # adamw only
-    schedule: Literal["none", "cosine", "one_cycle", "plateau"] = "one_cycle"
-    warmup: float = dataclasses.field(default=0.2, metadata=params.check(params.between(0, 1, high_open=True)))
+    learning_rate: float = dataclasses.field(default=2e-3, metadata=params.check(params.positive))
+    weight_decay: float = dataclasses.field(default=5e-4, metadata=params.check(params.non_negative))  # adamw only
+    schedule: Literal["none", "cosine", "one_cycle", "plateau"] = "cosine"
+    warmup: float = dataclasses.field(default=0.05, metadata=params.check(params.between(0, 1, high_open=True)))
     plateau_factor: float = dataclasses.field(default=0.5, metadata=params.check(params.between(0, 1, low_open=True, high_open=True)))
     plateau_patience: int = dataclasses.field(default=2, metadata=params.check(params.positive))
     label_smoothing: float = dataclasses.field(default=0.1, metadata=params.check(params.between(0, 1, high_open=True)))
     early_stopping_patience: int | None = dataclasses.field(default=None, metadata=params.check(params.positive))
-    mixed_precision: bool = False
+    mixed_precision: bool = True  # bfloat16 compute: ~1.5x faster on AMX / AVX-512 BF16 CPUs
     model: ArchitectureParams = ArchitectureParams()
     augment: AugmentParams = AugmentParams()
 
