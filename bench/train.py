@@ -167,7 +167,9 @@ def main() -> None:
 
     results = {}
     for name in args.configs.split(","):
-        command = [sys.executable, __file__, "--one", name] + [a for a in sys.argv[1:] if not a.startswith("--configs")]
+        command = [sys.executable, __file__, "--one", name, "--params", args.params, "--prepared", args.prepared,
+                   "--balanced", args.balanced, "--epochs", str(args.epochs), "--target", str(args.target)]
+        command += ["--quick"] if args.quick else []
         print(f"== {name}: {' '.join(command[1:])}", flush=True)
         started = time.perf_counter()
         child = subprocess.run(command, capture_output=True, text=True)
