@@ -10,7 +10,7 @@ every epoch the benchmark (and only the benchmark) evaluates test accuracy; that
 counted. The reference (keras.io/examples/vision/mnist_convnet: Conv2D 32 3x3 relu, MaxPool,
 Conv2D 64 3x3 relu, MaxPool, Flatten, Dropout 0.5, Dense softmax; Adam, batch 128, 15 epochs)
 trains on data/prepared/train.npz; ours on data/balanced/train.npz, both validate on val.npz.
-Prints a table and the ratios against the reference.
+Prints a table (wall and CPU seconds: the machine may be shared) and the ratios against the reference.
 """
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ import tempfile
 import time
 
 import numpy as np
+
+import timing  # bench/timing.py (this script's folder is first on sys.path)
 
 REFERENCE = {
     "epochs": 15, "batch_size": 128, "optimizer": "adam", "learning_rate": 0.001, "schedule": "none",
@@ -109,29 +111,35 @@ def run_one(args: argparse.Namespace) -> dict:
             self.per_epoch: list[float] = []
             self.seconds_to_target: float | None = None
             self.train_seconds = 0.0
+            self.test_cpu_seconds = 0.0
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             self.train_seconds += logs["epoch_seconds"]  # EpochLog's, measured before this callback runs
+            cpu = timing.cpu_seconds()
             accuracy = float(np.mean(np.argmax(self.model.predict(test_inputs, batch_size=1000, verbose=0), 1) == test[1]))
             self.per_epoch.append(accuracy)
+            self.test_cpu_seconds += timing.cpu_seconds() - cpu
             if accuracy >= args.target and self.seconds_to_target is None:
                 self.seconds_to_target = self.train_seconds
 
     probe = TestAccuracy()
+    cpu = timing.cpu_seconds()
     with tempfile.TemporaryDirectory() as scratch:
         model, summary = training.train_model(
             train, validation, config=config, seed=seed, live_dir=None,
             checkpoint_path=str(pathlib.Path(scratch, "checkpoint.npz")), fingerprint=f"bench-{time.time()}",
             extra_callbacks=[probe],
         )
+    train_cpu_seconds = timing.cpu_seconds() - cpu - probe.test_cpu_seconds
     final = float(np.mean(np.argmax(model.predict(test_inputs, batch_size=1000, verbose=0), 1) == test[1]))
     return {
         "config": args.one, "train_images": len(train[1]), "epochs": summary["epochs_run"],
-        "train_seconds": summary["train_seconds"],
+        "train_seconds": summary["train_seconds"], "train_cpu_seconds": train_cpu_seconds,
         "images_per_second": len(train[1]) * summary["epochs_run"] / summary["train_seconds"],
         "seconds_to_target": probe.seconds_to_target, "test_accuracy_per_epoch": probe.per_epoch,
         "final_test_accuracy": final, "best_epoch": summary["best_epoch"], "parameters": model.count_params(),
         "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "load_average": timing.load_average(),
     }
 
 
@@ -180,12 +188,13 @@ def main() -> None:
         print(f"   done in {time.perf_counter() - started:.0f} s; test accuracy per epoch "
               f"{[round(a, 4) for a in results[name]['test_accuracy_per_epoch']]}", flush=True)
 
-    print(f"\n| config | epochs | train s | images/s | s to {args.target:.1%} test acc | final test acc | peak RSS GiB | parameters |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(f"\n| config | epochs | train s | train CPU s | images/s | s to {args.target:.1%} test acc | final test acc "
+          "| peak RSS GiB | parameters | load at end |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, r in results.items():
         to_target = f"{r['seconds_to_target']:.0f}" if r["seconds_to_target"] is not None else "not reached"
-        print(f"| {name} | {r['epochs']} | {r['train_seconds']:.0f} | {r['images_per_second']:.0f} | {to_target} "
-              f"| {r['final_test_accuracy']:.4f} | {r['peak_rss_gib']:.2f} | {r['parameters']} |")
+        print(f"| {name} | {r['epochs']} | {r['train_seconds']:.0f} | {r['train_cpu_seconds']:.0f} | {r['images_per_second']:.0f} "
+              f"| {to_target} | {r['final_test_accuracy']:.4f} | {r['peak_rss_gib']:.2f} | {r['parameters']} | {r['load_average']} |")
     reference = results.get("reference")
     if reference:
         print("\nratios against the reference (images/s: higher is faster; time to target and memory: lower is better)")
