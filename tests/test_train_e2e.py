@@ -30,7 +30,7 @@ def test_repro_then_exp_run_tracks_an_experiment_and_never_touches_val_or_test(p
     })
     project.commit("tiny params")
 
-    result = project.dvc("repro")
+    result = project.dvc("repro", "train")  # fetch, preprocess, oversample, train (export is not ours)
     assert "epoch 1/1:" in result.stdout + result.stderr
     counts = {tuple(row.split(",")[:2]): int(row.split(",")[2])
               for row in (project.root / "plots/oversample/class_counts.csv").read_text().splitlines()[1:]}
@@ -44,7 +44,7 @@ def test_repro_then_exp_run_tracks_an_experiment_and_never_touches_val_or_test(p
     untouched = {name: sha256(prepared / name) for name in ("train.npz", "val.npz", "test.npz")}
     project.commit("baseline")
 
-    run = project.dvc("exp", "run", "-S", "oversample.method=smote", "-S", "oversample.k_neighbors=2",
+    run = project.dvc("exp", "run", "train", "-S", "oversample.method=smote", "-S", "oversample.k_neighbors=2",
                       "-S", "train.epochs=2", "-n", "smote-two-epochs")
     assert "Running stage 'oversample'" in run.stdout and "Running stage 'preprocess'" not in run.stdout
     assert {name: sha256(prepared / name) for name in untouched} == untouched  # never resampled, never rewritten

@@ -43,7 +43,7 @@ class ArchitectureParams:
         ConvBlock(64, padding="valid", batch_norm=True, pool=True, dropout=0.25),
     )
     global_pool: bool = False  # GlobalAveragePooling2D instead of Flatten
-    dense_units: int = dataclasses.field(default=128, metadata=params.check(params.non_negative))  # 0: none
+    dense_units: int = dataclasses.field(default=256, metadata=params.check(params.non_negative))  # 0: none
     dense_batch_norm: bool = True
     dropout: float = dataclasses.field(default=0.4, metadata=params.check(UNIT_INTERVAL))  # before the output layer
     # Keras's 0.99 lets the moving statistics lag for hundreds of steps; 0.9 makes a model
@@ -60,9 +60,9 @@ class ArchitectureParams:
 class AugmentParams:
     """`train.augment`: random transforms applied to training batches only (0 turns one off)."""
 
-    rotation: float = dataclasses.field(default=10.8, metadata=params.check(params.between(0, 180)))  # degrees, +-
-    zoom: float = dataclasses.field(default=0.1, metadata=params.check(UNIT_INTERVAL))  # fraction, +-
-    translation: float = dataclasses.field(default=0.1, metadata=params.check(UNIT_INTERVAL))  # fraction of the side, +-
+    rotation: float = dataclasses.field(default=9.0, metadata=params.check(params.between(0, 180)))  # degrees, +-
+    zoom: float = dataclasses.field(default=0.08, metadata=params.check(UNIT_INTERVAL))  # fraction, +-
+    translation: float = dataclasses.field(default=0.08, metadata=params.check(UNIT_INTERVAL))  # fraction of the side, +-
 
 
 def feature_map_sides(blocks: tuple[ConvBlock, ...]) -> list[int]:
