@@ -53,6 +53,7 @@ FAST = {
         {"filters": 32, "kernel_size": 3, "padding": "valid", "batch_norm": True},
         {"filters": 32, "kernel_size": 3, "padding": "valid", "batch_norm": True, "pool": True, "dropout": 0.1},
     ],
+    "train.model.dense_units": 128,
     "train.model.dropout": 0.3,
     "train.model.batch_norm_momentum": 0.9,
     "train.augment.rotation": 0,
