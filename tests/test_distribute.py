@@ -1,8 +1,10 @@
-"""train.distribution: TF_CONFIG checks, and real mirrored / multi-worker runs against one device.
+"""train.distribution: TF_CONFIG checks, and real mirrored / multi-worker training against one device.
 
-The distributed runs happen in subprocesses (tests/distributed_run.py): TensorFlow's device and
-cluster set-up can be made once per process only. Both are compared with a single-device run of
-the same model, seed and global batch size, made here.
+The distributed runs happen in subprocesses: TensorFlow's device and cluster set-up can be made
+once per process only. `multi_worker` runs the train stage itself (stages/train.py) as two
+workers; `mirrored` needs the one CPU split into two logical devices first, which
+tests/distributed_run.py does before calling the same trainer. Both are compared with a
+single-device run of the same trainer, params, seed and global batch size, made here.
 """
 from __future__ import annotations
 
@@ -15,34 +17,53 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 
 from mnistflow import arrays, distribute
 from synthetic import make_digits
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-RUN = ROOT / "tests" / "distributed_run.py"
-EPOCHS = 4
-BATCH_SIZE = 32
-TIMEOUT = 180  # seconds; a worker whose peer died waits on it forever
-ACCURACY_TOLERANCE = 0.03  # weights agree to ~1e-5: only float summation order differs
+SEED = 3
+TINY_TRAIN = {
+    "epochs": 4,
+    "batch_size": 32,  # the global batch: 7 steps per epoch on 200 images, however many replicas
+    "optimizer": "adam",
+    "learning_rate": 0.01,
+    "schedule": "none",
+    "label_smoothing": 0.0,
+    "mixed_precision": False,
+    "model": {"blocks": [{"filters": 8, "pool": True}], "dense_units": 0, "dropout": 0.0},  # no randomness per replica
+    "augment": {"rotation": 0, "zoom": 0, "translation": 0},
+}
+TIMEOUT = 240  # seconds; a worker whose peer died would wait for it forever
+ACCURACY_TOLERANCE = 0.03  # the weights agree to ~1e-5: only float summation order differs
 
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    """Tiny train and test splits on disk, and the single-device model's test accuracy."""
+    """Tiny splits and params on disk, the test split, and the single-device model's test accuracy."""
     import keras
 
-    import distributed_run
+    from mnistflow import params, train as training
 
     directory = tmp_path_factory.mktemp("digits")
     arrays.save_split(directory / "train.npz", *make_digits(20, seed=1))
-    test_images, test_labels = make_digits(10, seed=2)
-    images, labels = arrays.load_split(directory / "train.npz")
-    model = distributed_run.train(
-        distribute.make_strategy("none"), images, labels, seed=0, epochs=EPOCHS, batch_size=BATCH_SIZE
+    arrays.save_split(directory / "val.npz", *make_digits(5, seed=2))
+    test = make_digits(10, seed=3)
+    for kind in distribute.KINDS:
+        (directory / f"params-{kind}.yaml").write_text(
+            yaml.safe_dump({"seed": SEED, "train": {**TINY_TRAIN, "distribution": kind}})
+        )
+    config = params.load_section(directory / "params-none.yaml", "train", training.TrainParams)
+    keras.utils.set_random_seed(SEED)
+    model, _ = training.train_model(
+        arrays.load_split(directory / "train.npz"), arrays.load_split(directory / "val.npz"), config=config,
+        seed=SEED, live_dir=None, checkpoint_path=str(directory / "reference.npz"), fingerprint="reference",
     )
+    reference = accuracy(model, *test)
     keras.backend.clear_session()
-    return directory / "train.npz", (test_images, test_labels), accuracy(model, test_images, test_labels)
+    assert reference > 0.2  # it learned something (chance is 0.1), so comparing with it means something
+    return directory, test, reference
 
 
 def accuracy(model, images, labels) -> float:
@@ -56,11 +77,6 @@ def run_env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT / "src"), "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
 
 
-def run_args(kind: str, data: pathlib.Path, model: pathlib.Path) -> list[str]:
-    return [sys.executable, str(RUN), "--kind", kind, "--data", str(data), "--model", str(model),
-            "--epochs", str(EPOCHS), "--batch-size", str(BATCH_SIZE)]
-
-
 def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:
@@ -70,11 +86,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for one in sockets:
             one.close()
-
-
-def report(result: subprocess.CompletedProcess[str] | tuple[str, str]) -> dict:
-    stdout = result.stdout if isinstance(result, subprocess.CompletedProcess) else result[0]
-    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def test_parse_tf_config_reads_the_cluster_and_this_task():
@@ -113,36 +124,40 @@ def test_make_strategy_none_is_one_replica_that_writes_outputs():
     assert (distribute.replicas(strategy), distribute.writes_outputs(strategy)) == (1, True)
 
 
-def test_global_batches_keeps_the_global_batch_size_and_every_example():
-    batches = list(distribute.global_batches(np.arange(5.0), np.arange(5), global_batch_size=2).as_numpy_iterator())
-    assert [labels.tolist() for _, labels in batches] == [[0, 1], [2, 3], [4]]
-
-
 def test_mirrored_on_two_cpu_devices_saves_a_model_as_accurate_as_one_device(digits, tmp_path):
     import keras
 
-    train, (test_images, test_labels), reference = digits
-    command = run_args("mirrored", train, tmp_path / "model.keras") + ["--logical-cpus", "2"]
+    directory, test, reference = digits
+    command = [
+        sys.executable, str(ROOT / "tests" / "distributed_run.py"), "--kind", "mirrored", "--logical-cpus", "2",
+        "--params", str(directory / "params-mirrored.yaml"), "--train", str(directory / "train.npz"),
+        "--val", str(directory / "val.npz"), "--model", str(tmp_path / "model.keras"),
+        "--checkpoint", str(tmp_path / "ckpt.npz"),
+    ]
     result = subprocess.run(command, env=run_env(), capture_output=True, text=True, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert report(result) == {"replicas": 2, "writes_outputs": True, "own_file": "ckpt.npz"}
-    mirrored = accuracy(keras.models.load_model(tmp_path / "model.keras"), test_images, test_labels)
-    assert reference > 0.2  # learned something (chance is 0.1), so the comparison means something
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"replicas": 2, "writes_outputs": True, "own_file": "ckpt.npz"}
+    mirrored = accuracy(keras.models.load_model(tmp_path / "model.keras"), *test)
     assert abs(mirrored - reference) <= ACCURACY_TOLERANCE, (mirrored, reference)
 
 
-def test_multi_worker_with_two_processes_only_the_chief_saves_a_model_as_accurate_as_one_device(digits, tmp_path):
+def test_train_stage_as_two_workers_only_the_chief_writes_a_model_as_accurate_as_one_device(digits, tmp_path):
     import keras
 
-    train, (test_images, test_labels), reference = digits
+    directory, test, reference = digits
     addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
     workers = []
     for index in range(2):
         tf_config = json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
-        workers.append(subprocess.Popen(
-            run_args("multi_worker", train, tmp_path / f"model-{index}.keras"),
-            env=run_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
+        command = [
+            sys.executable, str(ROOT / "stages" / "train.py"), "--params", str(directory / "params-multi_worker.yaml"),
+            "--train", str(directory / "train.npz"), "--val", str(directory / "val.npz"),
+            "--model", str(tmp_path / "out" / "model.keras"), "--live", str(tmp_path / "out" / "live"),
+            "--checkpoint", str(tmp_path / "out" / "checkpoint.npz"),
+        ]
+        workers.append(subprocess.Popen(command, env=run_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True))
     outputs = []
     try:
         for worker in workers:
@@ -154,11 +169,34 @@ def test_multi_worker_with_two_processes_only_the_chief_saves_a_model_as_accurat
                 worker.communicate()
     for worker, (_, stderr) in zip(workers, outputs):
         assert worker.returncode == 0, stderr[-3000:]
-    assert [report(output) for output in outputs] == [
-        {"replicas": 2, "writes_outputs": True, "own_file": "ckpt.npz"},
-        {"replicas": 2, "writes_outputs": False, "own_file": "ckpt.worker-1.npz"},
-    ]
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["model-0.keras"]
-    chief = accuracy(keras.models.load_model(tmp_path / "model-0.keras"), test_images, test_labels)
-    assert reference > 0.2
+    assert "distribution multi_worker: 2 replica(s) in sync, writes outputs: True" in outputs[0][1]
+    assert "distribution multi_worker: 2 replica(s) in sync, writes outputs: False" in outputs[1][1]
+    # The chief's model and dvclive metrics; no checkpoint left by either worker.
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["live", "model.keras"]
+    chief = accuracy(keras.models.load_model(tmp_path / "out" / "model.keras"), *test)
     assert abs(chief - reference) <= ACCURACY_TOLERANCE, (chief, reference)
+
+
+def test_train_stage_multi_worker_without_tf_config_fails_in_one_line_before_importing_tensorflow(
+    digits, tmp_path, capsys, monkeypatch
+):
+    import importlib.util
+
+    from mnistflow import cli
+
+    directory, _, _ = digits
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    spec = importlib.util.spec_from_file_location("stage_train", ROOT / "stages" / "train.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    argv = [
+        "--params", str(directory / "params-multi_worker.yaml"), "--train", str(directory / "train.npz"),
+        "--val", str(directory / "val.npz"), "--model", str(tmp_path / "model.keras"),
+        "--live", str(tmp_path / "live"), "--checkpoint", str(tmp_path / "checkpoint.npz"),
+    ]
+    assert cli.run(stage.main, argv) == 1
+    assert capsys.readouterr().err == (
+        "error: train.distribution is 'multi_worker' but TF_CONFIG is not set; "
+        "set the TF_CONFIG environment variable (README, Scale out)\n"
+    )
+    assert not any(tmp_path.iterdir())

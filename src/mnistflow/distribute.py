@@ -3,7 +3,7 @@
     strategy = distribute.make_strategy(params.distribution, tf_config=os.environ.get("TF_CONFIG"))
     with strategy.scope():
         model = build_and_compile(...)       # variables are created per replica
-    model.fit(dataset_batched_by_the_GLOBAL_batch_size, ...)
+        model.fit(dataset_batched_by_the_GLOBAL_batch_size, ...)
     if distribute.writes_outputs(strategy):  # only the chief saves the model, metrics, plots
         model.save(path)
 
@@ -30,8 +30,6 @@ import os
 import pathlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
-
-import numpy as np
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -91,10 +89,10 @@ def make_strategy(
     kind: str, *, tf_config: str | None = None, devices: Sequence[str] | None = None
 ) -> tf.distribute.Strategy:
     """The strategy for `train.distribution`; `devices` (mirrored only) defaults to all visible GPUs."""
-    import tensorflow as tf
-
     if kind not in KINDS:
         raise ValueError(f"train.distribution must be one of {', '.join(map(repr, KINDS))}; got {kind!r}")
+    import tensorflow as tf
+
     if kind == "none":
         strategy = tf.distribute.get_strategy()
     elif kind == "mirrored":
@@ -163,22 +161,3 @@ def worker_path(path: str | os.PathLike[str], strategy: tf.distribute.Strategy) 
     resolver = strategy.cluster_resolver
     path = pathlib.Path(path)
     return str(path.with_name(f"{path.stem}.{resolver.task_type}-{resolver.task_id}{path.suffix}"))
-
-
-def global_batches(
-    inputs: np.ndarray, labels: np.ndarray, *, global_batch_size: int, shuffle_seed: int | None = None
-) -> tf.data.Dataset:
-    """A dataset of (inputs, labels) batched by the GLOBAL batch size, ready for `model.fit`.
-
-    Under a strategy Keras splits each batch across the replicas; under `multi_worker` each worker
-    keeps its share of every batch (DATA sharding: every worker reads the same arrays, so a
-    shuffle must use the same seed everywhere, which `shuffle_seed` does).
-    """
-    import tensorflow as tf
-
-    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(labels), seed=shuffle_seed, reshuffle_each_iteration=True)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.batch(global_batch_size).with_options(options)
