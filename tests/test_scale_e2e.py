@@ -99,7 +99,7 @@ def test_outputs_pushed_to_a_local_remote_are_pulled_into_a_fresh_clone_with_not
 
 @pytest.mark.e2e
 def test_two_queued_experiments_run_in_two_workers_each_with_its_own_metrics(pipeline):
-    needs("train", "evaluate")
+    needs("train")
     for epochs in (2, 3):
         pipeline.dvc("exp", "run", "--queue", "-S", f"train.epochs={epochs}", "-n", f"epochs-{epochs}")
     queued = pipeline.dvc("queue", "status").stdout
@@ -119,6 +119,7 @@ def test_two_queued_experiments_run_in_two_workers_each_with_its_own_metrics(pip
         data = experiments[f"epochs-{epochs}"]
         assert data["params"]["params.yaml"]["data"]["train"]["epochs"] == epochs
         assert data["metrics"]["metrics/train/metrics.json"]["data"]["epochs_run"] == epochs
-        assert 0.0 <= data["metrics"]["metrics/evaluate.json"]["data"]["accuracy"] <= 1.0
+        if "evaluate" in STAGES:
+            assert 0.0 <= data["metrics"]["metrics/evaluate.json"]["data"]["accuracy"] <= 1.0
     # The workspace is untouched: experiments live in git refs until `dvc exp apply`.
     assert pipeline.params()["train"]["epochs"] == 1
