@@ -62,7 +62,7 @@ def test_report_fails_in_one_line_for_an_unknown_base_revision(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     (tmp_path / "fake-bin").mkdir()
     fake_dvc = tmp_path / "fake-bin" / "dvc"
-    fake_dvc.write_text("#!/bin/sh\necho "ERROR: unknown Git revision 'no-such-rev'" >&2\nexit 255\n")
+    fake_dvc.write_text("#!/bin/sh\necho \"ERROR: unknown Git revision 'no-such-rev'\" >&2\nexit 255\n")
     fake_dvc.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path / 'fake-bin'}")
     status = cli.run(report.main, ["--base", "no-such-rev", "--out", "r.md", "--plots-dir", "p",
