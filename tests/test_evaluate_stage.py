@@ -67,16 +67,32 @@ def model_file(tmp_path_factory):
     return path
 
 
+def lay_out_inputs(directory: pathlib.Path, model_file: pathlib.Path) -> None:
+    """Params, model, val and test splits where dvc.yaml's command expects them; no outputs."""
+    (directory / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    (directory / "models").mkdir()
+    (directory / argument("--model")).write_bytes(model_file.read_bytes())
+    arrays.save_split(directory / argument("--val"), *make_digits(3, seed=4))
+    arrays.save_split(directory / argument("--test"), *make_digits(5, seed=5))
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch, model_file):
-    """A directory laid out as dvc.yaml expects: params, model, val and test splits; no outputs yet."""
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
-    (tmp_path / "models").mkdir()
-    (tmp_path / argument("--model")).write_bytes(model_file.read_bytes())
-    arrays.save_split(tmp_path / argument("--val"), *make_digits(3, seed=4))
-    arrays.save_split(tmp_path / argument("--test"), *make_digits(5, seed=5))
+    lay_out_inputs(tmp_path, model_file)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, model_file):
+    """One successful run of the stage, shared by the tests that only read its outputs."""
+    directory = tmp_path_factory.mktemp("evaluated")
+    lay_out_inputs(directory, model_file)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(directory)
+        status = cli.run(STAGE.main, stage_argv())
+    assert status == 0
+    return directory
 
 
 def run_stage(capsys) -> tuple[int, str]:
@@ -88,10 +104,8 @@ def output_paths() -> list[str]:
     return [argument(name) for name in ("--metrics", "--val-metrics", "--report", "--plots")]
 
 
-def test_evaluate_stage_creates_missing_output_directories_and_every_declared_metric(workdir, capsys):
-    assert not (workdir / "metrics").exists() and not (workdir / "plots").exists()
-    status, err = run_stage(capsys)
-    assert status == 0, err
+def test_evaluate_stage_creates_missing_output_directories_and_every_declared_metric(evaluated):
+    workdir = evaluated  # laid out without metrics/ and plots/: the run created them
     declared = [next(iter(entry)) for entry in DVC_YAML["stages"]["evaluate"]["metrics"]]
     assert declared == [argument("--metrics"), argument("--val-metrics")]
     test_metrics = json.loads((workdir / argument("--metrics")).read_text())
@@ -104,9 +118,8 @@ def test_evaluate_stage_creates_missing_output_directories_and_every_declared_me
     assert report.startswith("Test set (50 images)") and "Validation set (30 images)" in report
 
 
-def test_evaluate_stage_writes_every_top_level_plot_valid_for_its_template(workdir, capsys):
-    status, err = run_stage(capsys)
-    assert status == 0, err
+def test_evaluate_stage_writes_every_top_level_plot_valid_for_its_template(evaluated):
+    workdir = evaluated
     errors = json.loads((workdir / argument("--metrics")).read_text())["errors"]
     png_sizes = {
         "plots/evaluate/predictions.png": (1000, 230),  # 12 samples: 2 rows of 10
@@ -126,7 +139,7 @@ def test_evaluate_stage_writes_every_top_level_plot_valid_for_its_template(workd
         if spec["template"].startswith("confusion"):
             assert len(rows) == 50
             assert {int(row[spec["x"]]) for row in rows} <= set(range(10))
-            assert sorted(int(row[fields[0]]) for row in rows) == sorted(np.load(argument("--test"))["labels"].tolist())
+            assert sorted(int(row[fields[0]]) for row in rows) == sorted(np.load(workdir / argument("--test"))["labels"].tolist())
         else:
             assert spec["template"] == "linear" and len(rows) == PARAMS["evaluate"]["curve_points"]
             x = [float(row[spec["x"]]) for row in rows]
@@ -135,11 +148,10 @@ def test_evaluate_stage_writes_every_top_level_plot_valid_for_its_template(workd
     assert png_sizes == {}, "declared PNGs missing from dvc.yaml's plots"
 
 
-def test_evaluate_stage_gives_byte_identical_outputs_on_a_second_run(workdir, capsys):
-    run_stage(capsys)
+def test_evaluate_stage_gives_byte_identical_outputs_on_a_second_run(evaluated, workdir, capsys):
     names = [argument("--metrics"), argument("--val-metrics"), argument("--report"), "plots/evaluate/confusion.csv",
              "plots/evaluate/roc.csv", "plots/evaluate/precision_recall.csv"]
-    first = {name: (workdir / name).read_bytes() for name in names}
+    first = {name: (evaluated / name).read_bytes() for name in names}
     status, err = run_stage(capsys)
     assert status == 0, err
     assert {name: (workdir / name).read_bytes() for name in names} == first
@@ -204,24 +216,24 @@ def test_evaluate_stage_names_a_bad_evaluate_param(workdir, capsys):
     assert_failed_without_outputs(workdir, capsys, "error: evaluate.curve_points must be in [3, 10000]; got 2")
 
 
-def test_write_outputs_leaves_old_outputs_untouched_when_a_figure_fails_to_save(workdir, capsys, monkeypatch):
+def test_write_outputs_leaves_old_outputs_untouched_when_a_figure_fails_to_save(evaluated, tmp_path, monkeypatch):
+    import shutil
+
     from mnistflow import evaluate
 
-    run_stage(capsys)
-    before = {path: (workdir / path).read_bytes() for path in output_paths()[:3]}
-    old_png = (workdir / "plots/evaluate/mistakes.png").read_bytes()
-    original = evaluate.evaluate
-
-    def evaluate_with_failing_figure(**kwargs):
-        result = original(**kwargs)
-        figure = result.plot_figures[evaluate.MISTAKES_PNG]
-        monkeypatch.setattr(figure, "savefig", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
-        result.test_metrics["accuracy"] = -1.0  # would show if the metrics were written
-        return result
-
-    monkeypatch.setattr(evaluate, "evaluate", evaluate_with_failing_figure)
-    status, err = run_stage(capsys)
-    assert status == 1 and err.splitlines()[-1] == "error: disk full"
-    assert {path: (workdir / path).read_bytes() for path in before} == before
-    assert (workdir / "plots/evaluate/mistakes.png").read_bytes() == old_png
-    assert sorted(p.name for p in workdir.rglob(".*.tmp*")) == []
+    shutil.copytree(evaluated, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    before = {path: (tmp_path / path).read_bytes() for path in output_paths()[:3]}
+    before_plots = {p.name: p.read_bytes() for p in (tmp_path / argument("--plots")).iterdir()}
+    images, labels = make_digits(2, seed=6)
+    probabilities = np.full((20, 10), 0.1)
+    result = evaluate.evaluate(test=(images, labels, probabilities), val=(images, labels, probabilities),
+                               params=evaluate.EvaluateParams(curve_points=5, sample_images=3, mistake_images=3))
+    monkeypatch.setattr(result.plot_figures[evaluate.MISTAKES_PNG], "savefig",
+                        lambda *args, **kwargs: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        evaluate.write_outputs(result, metrics_path=argument("--metrics"), val_metrics_path=argument("--val-metrics"),
+                               report_path=argument("--report"), plots_dir=argument("--plots"))
+    assert {path: (tmp_path / path).read_bytes() for path in before} == before
+    assert {p.name: p.read_bytes() for p in (tmp_path / argument("--plots")).iterdir()} == before_plots
+    assert [p.name for p in tmp_path.rglob(".*tmp*")] == []

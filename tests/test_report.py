@@ -77,3 +77,21 @@ def test_report_fails_in_one_line_for_an_unknown_base_revision(tmp_path, monkeyp
 @pytest.mark.parametrize("value, expected", [(None, "-"), (0.1234567, "0.123457"), (3, "3")])
 def test_plain_formats_missing_float_and_integer_values(value, expected):
     assert report._plain(value) == expected
+
+
+def test_pr_report_workflow_template_stays_a_thin_wrapper_around_make_report():
+    import pathlib
+
+    import yaml
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    workflow = yaml.safe_load((root / ".github/workflows/pr-report.yml").read_text())
+    steps = workflow["jobs"]["report"]["steps"]
+    commands = "\n".join(step.get("run", "") for step in steps)
+    python = next(step["with"]["python-version"] for step in steps if step.get("uses", "").startswith("actions/setup-python"))
+    assert python == "3.11"
+    assert "make report BASE=origin/${{ github.base_ref }}" in commands
+    assert "cml comment create report.md" in commands
+    assert "dvc exp run $SMALL_PARAMS" in commands
+    report_target = (root / "Makefile").read_text().split("\nreport:")[1].split("\n\n")[0]
+    assert "python -m mnistflow.report --base $(BASE) --out $(REPORT) --plots-dir $(PLOTS_DIR)" in report_target
