@@ -32,6 +32,19 @@ def test_changed_table_lists_only_metrics_that_differ_including_one_that_became_
     ]
 
 
+def test_changed_table_puts_the_given_files_first_and_sorts_metrics_by_name():
+    diff = {
+        "metrics/train/metrics.json": {"loss": {"old": 2.0, "new": 1.5, "diff": -0.5}},
+        "metrics/evaluate_val.json": {"errors": {"old": 5, "new": 4, "diff": -1}},
+        "metrics/evaluate.json": {"log_loss": {"old": 1.0, "new": 0.5, "diff": -0.5}, "errors": {"old": 9, "new": 8, "diff": -1}},
+    }
+    table = report.changed_table(diff, base="main", first=["metrics/evaluate.json", "metrics/evaluate_val.json"])
+    assert [line.split(" | ")[:2] for line in table.splitlines()[2:]] == [
+        ["| metrics/evaluate.json", "errors"], ["| metrics/evaluate.json", "log_loss"],
+        ["| metrics/evaluate_val.json", "errors"], ["| metrics/train/metrics.json", "loss"],
+    ]
+
+
 def test_changed_table_says_so_when_nothing_changed():
     assert report.changed_table({"m.json": {"a": {"old": 1, "new": 1, "diff": 0}}}, base="HEAD") == "No metric differs from `HEAD`."
 

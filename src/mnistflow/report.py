@@ -53,11 +53,15 @@ def headline_table(metrics_diff: dict[str, Any], *, base: str, sources: Sequence
     return "\n".join(rows)
 
 
-def changed_table(metrics_diff: dict[str, Any], *, base: str) -> str:
-    """Markdown table of the metrics whose value differs from the base (a null counts as a value)."""
+def changed_table(metrics_diff: dict[str, Any], *, base: str, first: Sequence[str] = ()) -> str:
+    """Markdown table of the metrics whose value differs from the base (a null counts as a value).
+
+    Files in `first` come first, in that order, then the others by name; metrics by name.
+    """
     rows = [f"| file | metric | {base} | this change | change |", "| --- | --- | ---: | ---: | ---: |"]
-    for path, entries in metrics_diff.items():
-        for key, entry in entries.items():
+    order = sorted(metrics_diff, key=lambda path: (first.index(path) if path in first else len(first), path))
+    for path in order:
+        for key, entry in sorted(metrics_diff[path].items()):
             old, new = entry.get("old"), entry.get("new")
             if old != new:
                 change = entry.get("diff")
@@ -98,7 +102,7 @@ def render(
         "## Params changed",
         params_md.strip() or f"No param differs from `{base}`.",
         "## Metrics that changed",
-        changed_table(metrics_diff, base=base),
+        changed_table(metrics_diff, base=base, first=[path for _, path in sources]),
         "<details><summary>Every metric, base vs this change (<code>dvc metrics diff --all</code>)</summary>\n\n"
         + (metrics_md.strip() or "No metrics found.") + "\n\n</details>",
         "## Plots",
