@@ -35,8 +35,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     evaluate.prepare_output_dirs(args.metrics, args.val_metrics, args.report, args.plots)
     val_images, val_labels = arrays.load_split(args.val)
     test_images, test_labels = arrays.load_split(args.test)
-    evaluate.log_split("test", test_labels)
-    evaluate.log_split("val", val_labels)
+    for name, path, labels in [("test", args.test, test_labels), ("val", args.val, val_labels)]:
+        evaluate.log_split(name, labels)
+        evaluate.check_not_empty(labels, data_path=path)
 
     model = evaluate.load_model(args.model)
     splits = {}

@@ -211,6 +211,14 @@ def test_evaluate_stage_rejects_a_missing_model_file(workdir, capsys):
     )
 
 
+def test_evaluate_stage_rejects_an_empty_validation_split(workdir, capsys):
+    arrays.save_split(workdir / argument("--val"), np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+    assert_failed_without_outputs(
+        workdir, capsys,
+        "error: data/prepared/val.npz: has no images, so there is nothing to evaluate; check the preprocess params",
+    )
+
+
 def test_evaluate_stage_names_a_bad_evaluate_param(workdir, capsys):
     (workdir / "params.yaml").write_text(yaml.safe_dump({"seed": 1, "evaluate": {"curve_points": 2}}))
     assert_failed_without_outputs(workdir, capsys, "error: evaluate.curve_points must be in [3, 10000]; got 2")

@@ -82,6 +82,11 @@ def predict(model: Any, images: np.ndarray, *, batch_size: int) -> np.ndarray:
     return np.asarray(probabilities, dtype=np.float64)
 
 
+def check_not_empty(labels: np.ndarray, *, data_path: str) -> None:
+    if labels.size == 0:
+        raise ValueError(f"{data_path}: has no images, so there is nothing to evaluate; check the preprocess params")
+
+
 def check_predictions(probabilities: np.ndarray, labels: np.ndarray, *, model_path: str, data_path: str) -> None:
     """The model's output must be softmax rows over classes that include every label."""
     if probabilities.ndim != 2:
