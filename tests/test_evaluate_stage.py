@@ -42,13 +42,13 @@ def argument(name: str) -> str:
     return argv[argv.index(name) + 1]
 
 
-def tiny_model(outputs: int = 10, *, activation: str = "softmax", train: bool = True):
+def tiny_model(outputs: int = 10, *, activation: str = "softmax", train: bool = True, input_shape=(28, 28, 1)):
     """Rescaling + Flatten + Dense, as the interface asks: float32 (N, 28, 28, 1) 0-255 in."""
     import keras
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
-        keras.Input((28, 28, 1)),
+        keras.Input(input_shape),
         keras.layers.Rescaling(1 / 255),
         keras.layers.Flatten(),
         keras.layers.Dense(outputs, activation=activation),
@@ -185,6 +185,15 @@ def test_evaluate_stage_rejects_test_labels_the_model_cannot_output(workdir, cap
         workdir, capsys,
         "error: data/prepared/test.npz: has label 9, which models/model.keras cannot output "
         "(it has 5 outputs, classes 0-4); retrain the model with 10 outputs (dvc repro train)",
+    )
+
+
+def test_evaluate_stage_rejects_a_model_that_takes_flat_images(workdir, capsys):
+    tiny_model(10, train=False, input_shape=(784,)).save(workdir / "models/model.keras")
+    assert_failed_without_outputs(
+        workdir, capsys,
+        "error: models/model.keras: the model must take images of shape (N, 28, 28, 1); "
+        "its input shape is (None, 784); retrain it (dvc repro train)",
     )
 
 

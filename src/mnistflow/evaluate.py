@@ -4,11 +4,11 @@
     probabilities = evaluate.predict(model, images, batch_size=512)
     evaluate.check_predictions(probabilities, labels, model_path=..., data_path=...)
     result = evaluate.evaluate(test=(images, labels, probabilities), val=(...), params=params)
-    evaluate.write_outputs(result, metrics=..., val_metrics=..., report=..., plots_dir=...)
+    evaluate.write_outputs(result, metrics_path=..., val_metrics_path=..., report_path=..., plots_dir=...)
 
 `evaluate` computes everything in memory; `write_outputs` then writes every file to a temporary
-name and renames them all only once each one is complete, so a failure leaves no output half-written
-(and none of a mix of old and new files that looks complete). Keras is imported only by the
+name and renames them only once all of them are complete, so a failure while computing or writing
+leaves the previous outputs as they were and no half-written file. Keras is imported only by the
 functions that need it (importing TensorFlow takes seconds).
 """
 from __future__ import annotations
@@ -73,6 +73,11 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         raise ValueError(f"{path}: not a loadable Keras model ({type(error).__name__}: {error})") from None
     if not isinstance(model, keras.Model):
         raise ValueError(f"{path}: expected a Keras Model; got {type(model).__name__}")
+    if model.input_shape != (None, arrays.SIDE, arrays.SIDE, 1):
+        raise ValueError(
+            f"{path}: the model must take images of shape (N, 28, 28, 1); its input shape is {model.input_shape}; "
+            "retrain it (dvc repro train)"
+        )
     return model
 
 
