@@ -12,25 +12,14 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import sys
 import tempfile
-import time
 
 import numpy as np
 from sklearn import metrics as sk_metrics
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "src"))
+from mnistflow import curves, evaluate, metrics
 
-from mnistflow import curves, evaluate, metrics  # noqa: E402
-
-
-def timed(function, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
+from timing import load_average, median_seconds  # bench/timing.py
 
 
 def main() -> None:
@@ -46,7 +35,9 @@ def main() -> None:
     images = rng.integers(0, 256, (args.images, 28, 28), dtype=np.uint8)
     params = evaluate.EvaluateParams(curve_points=args.points)
 
-    reference = timed(lambda: sk_metrics.classification_report(labels, np.argmax(probabilities, axis=1), zero_division=0))
+    reference, reference_cpu = median_seconds(
+        lambda: sk_metrics.classification_report(labels, np.argmax(probabilities, axis=1), zero_division=0), repeats=3
+    )
     parts = {
         "metrics (JSON)": lambda: metrics.classification_metrics(labels, probabilities),
         "ROC + PR curves": lambda: (curves.roc_curves(labels, probabilities, points=args.points),
@@ -62,12 +53,12 @@ def main() -> None:
                                    report_path=f"{directory}/r.txt", plots_dir=f"{directory}/plots")
 
         parts["everything, written"] = build_and_write
-        print(f"{args.images} images, {args.points} points per curve")
-        print(f"{'part':<24}{'seconds':>10}{'x reference':>14}")
-        print(f"{'ref: sklearn report':<24}{reference:>10.3f}{1.0:>14.1f}")
+        print(f"{args.images} images, {args.points} points per curve; load average {load_average()}")
+        print(f"{'part':<24}{'wall s':>9}{'CPU s':>9}{'x reference (wall)':>20}")
+        print(f"{'ref: sklearn report':<24}{reference:>9.3f}{reference_cpu:>9.3f}{1.0:>20.1f}")
         for name, function in parts.items():
-            seconds = timed(function, repeat=1 if "everything" in name else 3)
-            print(f"{name:<24}{seconds:>10.3f}{seconds / reference:>14.1f}")
+            seconds, cpu = median_seconds(function, repeats=1 if "everything" in name else 3)
+            print(f"{name:<24}{seconds:>9.3f}{cpu:>9.3f}{seconds / reference:>20.1f}")
         sizes = {path.name: path.stat().st_size for path in pathlib.Path(directory, "plots").iterdir()}
 
     raw_rows = sum(sk_metrics.roc_curve(labels == k, probabilities[:, k])[0].size for k in range(10))
