@@ -28,18 +28,21 @@ def test_exp_run_shows_in_metrics_diff_plots_diff_and_make_report(project, tiny_
     train_csv, test_csv = tiny_csvs
     project.set_params({"fetch": {"source": "local", "local": {"train": str(train_csv), "test": str(test_csv)}}, **TINY})
     project.commit("tiny params")
-    project.dvc("repro")
+    project.dvc("repro", "evaluate")  # fetch .. evaluate; export and the baselines are not needed here
     baseline = json.loads((project.root / "metrics/evaluate.json").read_text())
     assert baseline["samples"] == 100 and 0.0 <= baseline["accuracy"] <= 1.0
     assert json.loads((project.root / "metrics/evaluate_val.json").read_text())["samples"] == 60
-    for entry in yaml.safe_load((project.root / "dvc.yaml").read_text())["plots"]:
-        for path in [entry] if isinstance(entry, str) else next(iter(entry.values()))["y"]:
-            assert (project.root / path).is_file(), f"declared plot {path} was not written"
+    declared = [path for entry in yaml.safe_load((project.root / "dvc.yaml").read_text())["plots"]
+                for path in ([entry] if isinstance(entry, str) else next(iter(entry.values()))["y"])]
+    evaluate_plots = [path for path in declared if path.startswith("plots/evaluate/")]
+    assert len(evaluate_plots) == 7
+    for path in evaluate_plots:
+        assert (project.root / path).is_file(), f"declared plot {path} was not written"
     with open(project.root / "plots/evaluate/roc.csv") as handle:
         assert len(list(csv.DictReader(handle))) == 20
     project.commit("baseline")
 
-    project.dvc("exp", "run", "-S", "train.epochs=4")
+    project.dvc("exp", "run", "evaluate", "-S", "train.epochs=4")
     diff = json.loads(project.dvc("metrics", "diff", "main", "--json").stdout)
     changed = diff["metrics/evaluate.json"]
     assert {"log_loss", "accuracy"} <= set(changed)
