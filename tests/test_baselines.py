@@ -6,7 +6,7 @@ import pathlib
 
 import numpy as np
 import pytest
-from sklearn import decomposition, preprocessing
+from sklearn import base, decomposition, model_selection, preprocessing
 
 from mnistflow import baselines, params
 from synthetic import make_digits
@@ -119,11 +119,16 @@ def test_stratified_subset_keeps_class_proportions_and_all_returns_everything():
     assert baselines.stratified_subset(images, labels, 30, seed=0)[1] is labels
 
 
-def test_cross_validate_returns_mean_and_spread_over_stratified_folds(tiny_splits):
+def test_cross_validate_returns_mean_and_spread_of_accuracy_over_shuffled_stratified_folds(tiny_splits):
     (images, labels), _ = tiny_splits
+    inputs = baselines.features(images)
     model = baselines.build("knn", baselines.KNNParams(pca_components=10, n_neighbors=1), seed=0)
-    mean, spread = baselines.cross_validate(model, baselines.features(images), labels, folds=5, seed=0, n_jobs=1)
-    assert 0.5 < mean <= 1.0 and 0.0 <= spread < 0.5
+    expected = []
+    for fit_rows, score_rows in model_selection.StratifiedKFold(5, shuffle=True, random_state=3).split(inputs, labels):
+        fold_model = base.clone(model).fit(inputs[fit_rows], labels[fit_rows])
+        expected.append(np.mean(fold_model.predict(inputs[score_rows]) == labels[score_rows]))
+    mean, spread = baselines.cross_validate(model, inputs, labels, folds=5, seed=3, n_jobs=1)
+    assert (mean, spread) == pytest.approx((np.mean(expected), np.std(expected)), abs=1e-12)
     assert not hasattr(model.named_steps["knn"], "classes_")  # CV fits clones: the model stays unfitted
 
 

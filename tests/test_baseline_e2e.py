@@ -1,0 +1,35 @@
+"""End to end: a baseline stage through real `dvc repro` in a temporary copy of the project."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mnistflow import arrays
+from synthetic import make_digits
+
+pytestmark = pytest.mark.e2e
+
+
+def test_dvc_repro_runs_one_baseline_alone_and_an_empty_list_switches_them_all_off(project):
+    arrays.save_split(project.root / "data" / "prepared" / "train.npz", *make_digits(6, seed=1))
+    arrays.save_split(project.root / "data" / "prepared" / "test.npz", *make_digits(2, seed=2))
+    project.set_params({"baselines": {"enabled": ["sgd", "knn"], "cv": {"folds": 2, "max_samples": None}}})
+    project.commit("tiny data and params")
+
+    project.dvc("repro", "baseline@sgd")
+
+    metrics = json.loads((project.root / "metrics" / "baselines" / "sgd.json").read_text())
+    assert (metrics["train_samples"], metrics["cv_samples"], metrics["cv_folds"]) == (60, 60, 2)
+    assert (project.root / "models" / "baselines" / "sgd.joblib").is_file()
+    assert not (project.root / "metrics" / "baselines" / "knn.json").exists()  # only the stage asked for ran
+    shown = project.dvc("metrics", "show").stdout
+    assert "metrics/baselines/sgd.json" in shown and "cv_accuracy_mean" in shown
+
+    # A knn hyperparameter is a dependency of baseline@knn only.
+    project.set_params({"baselines": {"models": {"knn": {"n_neighbors": 1}}}})
+    assert project.dvc("status", "baseline@sgd").stdout.strip() == "Data and pipelines are up to date."
+
+    project.set_params({"baselines": {"enabled": []}})
+    stages = project.dvc("stage", "list").stdout
+    assert "baseline@" not in stages and "compare" in stages
