@@ -5,22 +5,24 @@ import json
 
 import pytest
 
-from mnistflow import arrays
-from synthetic import make_digits
-
 pytestmark = pytest.mark.e2e
 
 
-def test_dvc_repro_runs_one_baseline_alone_and_an_empty_list_switches_them_all_off(project):
-    arrays.save_split(project.root / "data" / "prepared" / "train.npz", *make_digits(6, seed=1))
-    arrays.save_split(project.root / "data" / "prepared" / "test.npz", *make_digits(2, seed=2))
-    project.set_params({"baselines": {"enabled": ["sgd", "knn"], "cv": {"folds": 2, "max_samples": None}}})
+def test_dvc_repro_runs_one_baseline_alone_and_an_empty_list_switches_them_all_off(project, tiny_csvs):
+    train, test = tiny_csvs  # 30 and 10 images per digit; 27 per digit left for training after val
+    project.set_params({
+        "fetch": {"source": "local", "local": {"train": str(train), "test": str(test)}},
+        "baselines": {"enabled": ["sgd", "knn"], "cv": {"folds": 2, "max_samples": 100}},
+    })
     project.commit("tiny data and params")
 
-    project.dvc("repro", "baseline@sgd")
+    ran = project.dvc("repro", "baseline@sgd").stdout
+    assert [line for line in ran.splitlines() if line.startswith("Running stage")] == [
+        "Running stage 'fetch':", "Running stage 'preprocess':", "Running stage 'baseline@sgd':",
+    ]
 
     metrics = json.loads((project.root / "metrics" / "baselines" / "sgd.json").read_text())
-    assert (metrics["train_samples"], metrics["cv_samples"], metrics["cv_folds"]) == (60, 60, 2)
+    assert (metrics["train_samples"], metrics["cv_samples"], metrics["cv_folds"]) == (270, 100, 2)
     assert (project.root / "models" / "baselines" / "sgd.joblib").is_file()
     assert not (project.root / "metrics" / "baselines" / "knn.json").exists()  # only the stage asked for ran
     shown = project.dvc("metrics", "show").stdout
