@@ -14,37 +14,18 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import pandas as pd
 import yaml
 
 from mnistflow import mnist_csv
 
+from timing import load_average, median_seconds  # bench/timing.py
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def cpu_seconds() -> float:
-    """CPU time (user + system) of this process, all threads, and of its finished children."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def median_seconds(function, repeats: int) -> tuple[float, float]:
-    """Median wall-clock seconds and median CPU seconds of `repeats` calls."""
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), cpu_seconds()
-        function()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(cpu_seconds() - cpu)
-    return statistics.median(walls), statistics.median(cpus)
 
 
 def run_stage(train_csv: pathlib.Path, test_csv: pathlib.Path, out: pathlib.Path) -> None:
@@ -77,7 +58,7 @@ def main() -> None:
         stage = median_seconds(lambda: run_stage(*files, pathlib.Path(directory)), args.repeats)
     rows = sum(len(mnist_csv.read_csv(path)[1]) for path in files)
 
-    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    load = load_average()
     print(f"preprocess benchmark: {rows} rows, {os.cpu_count()} CPUs, load average {load}, median of {args.repeats}")
     print(f"{'what':<52} {'wall s':>7} {'CPU s':>7}")
     for name, (wall, cpu) in [
