@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import resource
 import sys
 import time
 
+import timing  # bench/timing.py
 from joblib.externals import loky
 
 from mnistflow import arrays, baselines, params
@@ -26,10 +26,9 @@ REFERENCE = "sgd"
 
 
 def cpu_seconds() -> float:
-    """Processor time of this process and of its finished children (stop the joblib workers first)."""
+    """CPU seconds of this process and its children: joblib's workers count once they have exited."""
     loky.get_reusable_executor().shutdown(wait=True)
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return timing.cpu_seconds()
 
 
 def main() -> None:
@@ -47,7 +46,7 @@ def main() -> None:
     names = [REFERENCE] + [name for name in args.models if name != REFERENCE]
     print(f"train {len(train[1])} images ({pathlib.Path(args.train)}), test {len(test[1])}; "
           f"cv {settings.cv.folds} folds on at most {settings.cv.max_samples}; n_jobs {settings.n_jobs}; "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
+          f"{os.cpu_count()} CPUs, load average {timing.load_average()} at start")
     header = f"| {'model':<13} | {'fit on':>6} | {'CV accuracy':>15} | {'CV s':>6} | {'fit s':>6} | {'predict s':>9} | {'total s':>7} | {'CPU s':>6} | {'test acc':>8} | {'macro F1':>8} | {'x sgd':>6} |"
     print(header)
     print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
@@ -69,7 +68,7 @@ def main() -> None:
         print(f"| {name:<13} | {result['train_samples']:>6} | {cv:>15} | {result['cv_seconds']:>6.1f} | "
               f"{result['fit_seconds']:>6.1f} | {result['predict_seconds']:>9.2f} | {total:>7.1f} | {cpu:>6.1f} | "
               f"{result['accuracy']:>8.4f} | {result['f1_macro']:>8.4f} | {cpu / reference_seconds:>6.1f} |", flush=True)
-    print(f"all {len(names)} models: {grand_total:.0f} s wall, {grand_cpu:.0f} s CPU; load average {os.getloadavg()[0]:.2f} at the end")
+    print(f"all {len(names)} models: {grand_total:.0f} s wall, {grand_cpu:.0f} s CPU; load average {timing.load_average()} at the end")
 
 
 if __name__ == "__main__":
