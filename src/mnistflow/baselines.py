@@ -57,8 +57,8 @@ class SGDParams:
     train_samples: int | None = _samples(None)
     loss: Literal["hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron"] = "hinge"
     alpha: float = _positive(1e-4)  # L2 penalty
-    # Standardised pixels keep the loss too noisy for a tolerance stop (it ran all 1000 epochs, minutes):
-    # a fixed number of epochs (tol null) is as accurate after 20 and bounded in time.
+    # With standardised pixels the default tolerance stop (tol 0.001, up to 1000 epochs) ran for minutes
+    # on 10,000 images; a fixed 20 epochs (tol null) scores 0.908 there in about 2 s of CPU.
     max_iter: int = _positive(20)  # epochs; with tol set, at most this many
     tol: float | None = _positive(None)  # stop when the loss improves by less than this; null = run max_iter epochs
 
