@@ -12,7 +12,7 @@ def test_dvc_repro_runs_one_baseline_alone_and_an_empty_list_switches_them_all_o
     train, test = tiny_csvs  # 30 and 10 images per digit; 27 per digit left for training after val
     project.set_params({
         "fetch": {"source": "local", "local": {"train": str(train), "test": str(test)}},
-        "baselines": {"enabled": ["sgd", "knn"], "cv": {"folds": 2, "max_samples": 100}},
+        "baselines": {"enabled": ["sgd", "knn"], "n_jobs": 1, "cv": {"folds": 2, "max_samples": 100}},
     })
     project.commit("tiny data and params")
 

@@ -162,7 +162,7 @@ def test_baseline_stage_writes_a_loadable_model_and_its_metrics(tmp_path):
     arrays.save_split(tmp_path / "train.npz", *train)
     arrays.save_split(tmp_path / "test.npz", *test)
     (tmp_path / "params.yaml").write_text(
-        "seed: 3\nbaselines:\n  cv: {folds: 2, max_samples: null}\n  models:\n    knn: {pca_components: 8, n_neighbors: 1}\n"
+        "seed: 3\nbaselines:\n  n_jobs: 1\n  cv: {folds: 2, max_samples: null}\n  models:\n    knn: {pca_components: 8, n_neighbors: 1}\n"
     )
     argv = ["--params", str(tmp_path / "params.yaml"), "--name", "knn", "--train", str(tmp_path / "train.npz"),
             "--test", str(tmp_path / "test.npz"), "--model", str(tmp_path / "out" / "knn.joblib"),
