@@ -91,6 +91,8 @@ def test_build_rejects_an_unknown_model_name_listing_the_known_ones():
          r"^baselines\.models\.sgd\.scaler must be one of 'standard', 'minmax', 'none'; got 'robust'$"),
         ({"models": {"svc_ovr": {"gamma": "wide"}}}, r"^baselines\.models\.svc_ovr\.gamma must be float or Literal"),
         ({"cv": {"folds": 1}}, r"^baselines\.cv\.folds must be in \[2, 100\]; got 1$"),
+        ({"cv": {"max_samples": 5}},
+         r"^baselines\.cv\.max_samples must be at least 10 \(a stratified subset needs one image per digit\); got 5$"),
         ({"train_data": "raw"}, r"^baselines\.train_data must be one of 'prepared', 'balanced'; got 'raw'$"),
     ],
 )

@@ -41,9 +41,13 @@ def _components(default: int | None) -> Any:
     return dataclasses.field(default=default, metadata=check(between(1, 784)))
 
 
+def _at_least_one_per_digit(value: int) -> str | None:
+    return None if value >= 10 else "at least 10 (a stratified subset needs one image per digit)"
+
+
 def _samples(default: int | None) -> Any:
-    """Fit on a stratified subset of this many training images; null = all of them."""
-    return dataclasses.field(default=default, metadata=check(between(10, 10_000_000)))
+    """A stratified subset of this many training images; null = all of them."""
+    return dataclasses.field(default=default, metadata=check(_at_least_one_per_digit))
 
 
 def _positive(default: Any) -> Any:
