@@ -1,0 +1,40 @@
+"""Stage `export`: write the trained Keras model as a TensorFlow SavedModel for TensorFlow Serving.
+
+    python stages/export.py --model models/model.keras --out models/export
+
+Signatures (`serving_default`: uint8 (N, 28, 28); `serve_float`: float32 (N, 28, 28, 1)) and how to
+serve the result: README.md, "Use the model: predict and export".
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import pathlib
+import sys
+from collections.abc import Sequence
+
+from mnistflow import cli, export
+
+logger = logging.getLogger("stages.export")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="input: the trained Keras model (.keras)")
+    parser.add_argument("--out", required=True, help="output: the SavedModel directory (replaced atomically)")
+    args = parser.parse_args(argv)
+
+    model_path = pathlib.Path(args.model)
+    if not model_path.is_file():
+        raise ValueError(f"{model_path}: no such model file; run the train stage first (dvc repro train)")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras  # after the log level is set: TensorFlow reads it on import
+
+    model = keras.models.load_model(model_path, compile=False)
+    logger.info("model %s: input %s, output %s", model_path, model.input_shape, model.output_shape)
+    export.export_savedmodel(model, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
