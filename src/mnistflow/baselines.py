@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import typing
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -27,8 +28,8 @@ from mnistflow.params import between, check, positive
 
 log = logging.getLogger(__name__)
 
-MODEL_NAMES = ("sgd", "logistic", "random_forest", "svc_ovo", "svc_ovr", "knn")
 ModelName = Literal["sgd", "logistic", "random_forest", "svc_ovo", "svc_ovr", "knn"]
+MODEL_NAMES: tuple[str, ...] = typing.get_args(ModelName)
 # standard: zero mean, unit variance per pixel (linear models converge faster). minmax: each pixel to
 # [0, 1], keeping pixels on one common scale: for the distance-based kNN and RBF SVC, standard scaling
 # inflates near-empty border pixels (tiny variance) into full-weight features and costs 1.2-1.5 points of
