@@ -10,6 +10,7 @@ pytestmark = pytest.mark.e2e
 
 def test_dvc_repro_runs_one_baseline_alone_and_an_empty_list_switches_them_all_off(project, tiny_csvs):
     train, test = tiny_csvs  # 30 and 10 images per digit; 27 per digit left for training after val
+    project.env["OPENBLAS_NUM_THREADS"] = "1"  # tiny arrays: BLAS threads only spin on a busy machine
     project.set_params({
         "fetch": {"source": "local", "local": {"train": str(train), "test": str(test)}},
         "baselines": {"enabled": ["sgd", "knn"], "n_jobs": 1, "cv": {"folds": 2, "max_samples": 100}},

@@ -6,6 +6,7 @@ import pathlib
 
 import numpy as np
 import pytest
+import threadpoolctl
 from sklearn import base, decomposition, model_selection, preprocessing
 
 from mnistflow import baselines, params
@@ -13,6 +14,13 @@ from synthetic import make_digits
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 KNOWN = "sgd, logistic, random_forest, svc_ovo, svc_ovr, knn"
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """Tiny arrays gain nothing from BLAS threads; on a busy machine their spin-waits cost seconds."""
+    with threadpoolctl.threadpool_limits(1):
+        yield
 
 
 @pytest.fixture(scope="module")
