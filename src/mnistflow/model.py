@@ -1,0 +1,128 @@
+"""The CNN, built from params: a Keras Functional model from raw 0-255 pixels to softmax digits.
+
+    model = build_model(ArchitectureParams(), AugmentParams(), mixed_precision=False)
+
+Layout: Input (28, 28, 1) float32 raw pixels -> augmentation (rotation, zoom, translation; active
+only in training) -> Rescaling(1/255) -> conv blocks -> Flatten (or global average pooling) ->
+optional Dense hidden layer -> Dropout -> Dense(10) softmax in float32. Each conv block is
+Conv2D -> optional BatchNormalization -> ReLU -> optional 2x2 MaxPooling -> optional Dropout; put
+several blocks without pooling in a row for a VGG-style stack.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+from mnistflow import arrays, params
+
+UNIT_INTERVAL = params.between(0, 1, high_open=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvBlock:
+    """One convolution block (`train.model.blocks[i]`)."""
+
+    filters: int = dataclasses.field(default=32, metadata=params.check(params.positive))
+    kernel_size: int = dataclasses.field(default=3, metadata=params.check(params.positive))
+    strides: int = dataclasses.field(default=1, metadata=params.check(params.positive))
+    padding: Literal["same", "valid"] = "same"
+    batch_norm: bool = False
+    pool: bool = False  # 2x2 max pooling after the activation
+    dropout: float = dataclasses.field(default=0.0, metadata=params.check(UNIT_INTERVAL))
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchitectureParams:
+    """`train.model`: the layers between the (augmented, rescaled) input and the softmax."""
+
+    blocks: tuple[ConvBlock, ...] = (
+        ConvBlock(32, padding="valid", batch_norm=True),
+        ConvBlock(32, padding="valid", batch_norm=True, pool=True, dropout=0.25),
+        ConvBlock(64, padding="valid", batch_norm=True),
+        ConvBlock(64, padding="valid", batch_norm=True, pool=True, dropout=0.25),
+    )
+    global_pool: bool = False  # GlobalAveragePooling2D instead of Flatten
+    dense_units: int = dataclasses.field(default=256, metadata=params.check(params.non_negative))  # 0: none
+    dense_batch_norm: bool = True
+    dropout: float = dataclasses.field(default=0.4, metadata=params.check(UNIT_INTERVAL))  # before the output layer
+    # Keras's 0.99 lets the moving statistics lag for hundreds of steps; 0.9 makes a model
+    # that has trained for one or two epochs evaluate well (short, fast runs).
+    batch_norm_momentum: float = dataclasses.field(default=0.99, metadata=params.check(UNIT_INTERVAL))
+
+    def __post_init__(self) -> None:
+        if not self.blocks:
+            raise ValueError("train.model.blocks must list at least one convolution block; got []")
+        feature_map_sides(self.blocks)
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentParams:
+    """`train.augment`: random transforms applied to training batches only (0 turns one off)."""
+
+    rotation: float = dataclasses.field(default=9.0, metadata=params.check(params.between(0, 180)))  # degrees, +-
+    zoom: float = dataclasses.field(default=0.08, metadata=params.check(UNIT_INTERVAL))  # fraction, +-
+    translation: float = dataclasses.field(default=0.08, metadata=params.check(UNIT_INTERVAL))  # fraction of the side, +-
+
+
+def feature_map_sides(blocks: tuple[ConvBlock, ...]) -> list[int]:
+    """The feature map's side after each block; ValueError (naming the block) if it vanishes."""
+    side, sides = arrays.SIDE, []
+    for index, block in enumerate(blocks):
+        if block.padding == "valid":
+            side = side - block.kernel_size + 1
+        side = math.ceil(side / block.strides) if side > 0 else side
+        if block.pool:
+            side //= 2
+        if side < 1:
+            raise ValueError(
+                f"train.model.blocks[{index}] shrinks the 28x28 image to nothing; "
+                "use fewer pooling or strided blocks, or padding 'same'"
+            )
+        sides.append(side)
+    return sides
+
+
+def build_model(architecture: ArchitectureParams, augment: AugmentParams, *, mixed_precision: bool = False):
+    """An uncompiled Keras Functional model: float32 (N, 28, 28, 1) raw pixels -> softmax (N, 10)."""
+    import keras  # heavy: imported on first use, not when params are checked
+
+    layers = keras.layers
+    # bfloat16 compute with float32 weights pays on CPUs with AMX/AVX-512 BF16; the input pipeline
+    # (augmentation, rescaling) and the softmax stay float32.
+    compute = "mixed_bfloat16" if mixed_precision else "float32"
+    inputs = keras.Input(shape=(arrays.SIDE, arrays.SIDE, 1), dtype="float32", name="pixels")
+    x = inputs
+    if augment.rotation:
+        x = layers.RandomRotation(augment.rotation / 360, fill_mode="constant", name="rotate")(x)
+    if augment.zoom:
+        x = layers.RandomZoom(augment.zoom, fill_mode="constant", name="zoom")(x)
+    if augment.translation:
+        x = layers.RandomTranslation(augment.translation, augment.translation, fill_mode="constant", name="translate")(x)
+    x = layers.Rescaling(1 / 255, name="rescale")(x)
+    for index, block in enumerate(architecture.blocks):
+        name = f"block{index + 1}"
+        x = layers.Conv2D(
+            block.filters, block.kernel_size, strides=block.strides, padding=block.padding,
+            use_bias=not block.batch_norm, dtype=compute, name=f"{name}_conv",  # BN's beta replaces the bias
+        )(x)
+        if block.batch_norm:
+            x = layers.BatchNormalization(momentum=architecture.batch_norm_momentum, dtype=compute, name=f"{name}_bn")(x)
+        x = layers.Activation("relu", dtype=compute, name=f"{name}_relu")(x)
+        if block.pool:
+            x = layers.MaxPooling2D(2, dtype=compute, name=f"{name}_pool")(x)
+        if block.dropout:
+            x = layers.Dropout(block.dropout, dtype=compute, name=f"{name}_dropout")(x)
+    if architecture.global_pool:
+        x = layers.GlobalAveragePooling2D(dtype=compute, name="global_pool")(x)
+    else:
+        x = layers.Flatten(dtype=compute, name="flatten")(x)
+    if architecture.dense_units:
+        x = layers.Dense(architecture.dense_units, use_bias=not architecture.dense_batch_norm, dtype=compute, name="dense")(x)
+        if architecture.dense_batch_norm:
+            x = layers.BatchNormalization(momentum=architecture.batch_norm_momentum, dtype=compute, name="dense_bn")(x)
+        x = layers.Activation("relu", dtype=compute, name="dense_relu")(x)
+    if architecture.dropout:
+        x = layers.Dropout(architecture.dropout, dtype=compute, name="dropout")(x)
+    outputs = layers.Dense(arrays.NUM_CLASSES, activation="softmax", dtype="float32", name="digits")(x)
+    return keras.Model(inputs, outputs, name="mnist_cnn")

@@ -1,0 +1,64 @@
+"""Stage `train`: fit the CNN on the balanced training split, choosing weights by validation.
+
+    python stages/train.py --params params.yaml --train data/balanced/train.npz \
+        --val data/prepared/val.npz --model models/model.keras --live metrics/train \
+        --checkpoint .cache/train/checkpoint.npz
+
+Killed mid-run, the next run resumes after the last finished epoch from --checkpoint (kept
+outside DVC's outputs, which DVC deletes before re-running a stage); it is deleted on success.
+The test split is never read here.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import pathlib
+import sys
+
+from mnistflow import arrays, atomic, cli, params
+from mnistflow.train import TrainParams
+
+log = logging.getLogger("train")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", required=True)
+    parser.add_argument("--train", required=True, help="balanced training split (.npz)")
+    parser.add_argument("--val", required=True, help="validation split (.npz), never resampled")
+    parser.add_argument("--model", required=True, help="the trained model (.keras)")
+    parser.add_argument("--live", required=True, help="dvclive directory: per-epoch metrics and plots")
+    parser.add_argument("--checkpoint", required=True, help="resume checkpoint (.npz), outside DVC's outputs")
+    args = parser.parse_args(argv)
+
+    # Everything that can be wrong is checked before TensorFlow is even imported.
+    config = params.load_section(args.params, "train", TrainParams)
+    seed = params.load_seed(args.params)
+    train = arrays.load_split(args.train)
+    validation = arrays.load_split(args.val)
+    log.info("train %s counts %s; val %s counts %s", train[0].shape, arrays.class_counts(train[1]).tolist(),
+             validation[0].shape, arrays.class_counts(validation[1]).tolist())
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the log
+    import keras
+    import tensorflow as tf
+
+    from mnistflow import resume, train as training
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    fingerprint = resume.fingerprint(dataclasses.asdict(config), seed, files=(args.train, args.val))
+    model, summary = training.train_model(
+        train, validation, config=config, seed=seed, live_dir=args.live,
+        checkpoint_path=args.checkpoint, fingerprint=fingerprint,
+    )
+    with atomic.atomic_path(args.model) as temporary:
+        model.save(temporary)
+    pathlib.Path(args.checkpoint).unlink(missing_ok=True)
+    log.info("wrote %s (%d parameters): %s", args.model, model.count_params(), summary)
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

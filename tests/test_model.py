@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnistflow import params
+from mnistflow.model import ArchitectureParams, AugmentParams, ConvBlock, build_model, feature_map_sides
+from mnistflow.train import TrainParams
+
+# The notebooks' architectures, as they appear in the README's params examples.
+NOTEBOOK_ONE_BLOCK = {"blocks": [{"filters": 32, "kernel_size": 3, "padding": "valid", "pool": True, "dropout": 0.25}], "dense_units": 0, "dropout": 0}
+NOTEBOOK_TWO_BLOCKS = {
+    "blocks": [
+        {"filters": 32, "kernel_size": 3, "padding": "valid", "batch_norm": True, "pool": True, "dropout": 0.25},
+        {"filters": 64, "kernel_size": 3, "padding": "valid", "batch_norm": True, "pool": True, "dropout": 0.25},
+    ],
+    "dense_units": 128,
+    "dense_batch_norm": False,
+    "dropout": 0.5,
+}
+
+
+NO_AUGMENT = AugmentParams(rotation=0, zoom=0, translation=0)
+
+
+def layer_classes(model) -> list[str]:
+    return [type(layer).__name__ for layer in model.layers]
+
+
+def test_build_model_one_block_notebook_architecture_has_exactly_its_layers():
+    architecture = params.parse(ArchitectureParams, NOTEBOOK_ONE_BLOCK, key="train.model")
+    model = build_model(architecture, NO_AUGMENT)
+    assert layer_classes(model) == [
+        "InputLayer", "Rescaling", "Conv2D", "Activation", "MaxPooling2D", "Dropout", "Flatten", "Dense",
+    ]
+    assert model.count_params() == 32 * 9 + 32 + 13 * 13 * 32 * 10 + 10
+
+
+def test_build_model_two_block_notebook_architecture_uses_batch_normalization():
+    architecture = params.parse(ArchitectureParams, NOTEBOOK_TWO_BLOCKS, key="train.model")
+    model = build_model(architecture, NO_AUGMENT)
+    assert layer_classes(model).count("BatchNormalization") == 2
+    assert layer_classes(model)[-4:] == ["Dense", "Activation", "Dropout", "Dense"]
+    assert model.get_layer("block2_conv").output.shape == (None, 11, 11, 64)
+
+
+def test_build_model_takes_raw_pixels_and_returns_float32_probabilities():
+    model = build_model(ArchitectureParams(), AugmentParams(rotation=10, zoom=0.1, translation=0.1))
+    images = np.full((3, 28, 28, 1), 255.0, dtype=np.float32)
+    probabilities = np.asarray(model(images, training=False))
+    assert probabilities.shape == (3, 10) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert [layer.name for layer in model.layers[1:5]] == ["rotate", "zoom", "translate", "rescale"]
+
+
+def test_build_model_augmentation_changes_training_batches_only():
+    model = build_model(ArchitectureParams(blocks=(ConvBlock(4),), dense_units=0), AugmentParams(rotation=0, zoom=0, translation=0.2))
+    images = np.random.default_rng(0).uniform(0, 255, (2, 28, 28, 1)).astype(np.float32)
+    augment = model.get_layer("translate")
+    np.testing.assert_array_equal(np.asarray(augment(images, training=False)), images)
+    assert not np.array_equal(np.asarray(augment(images, training=True)), images)
+
+
+def test_build_model_mixed_precision_computes_in_bfloat16_with_a_float32_softmax():
+    model = build_model(ArchitectureParams(), NO_AUGMENT, mixed_precision=True)
+    assert model.get_layer("block1_conv").compute_dtype == "bfloat16"
+    assert model.get_layer("block1_conv").kernel.dtype == "float32"
+    assert model.output.dtype == "float32"
+
+
+def test_build_model_sets_the_batch_norm_momentum_of_every_batch_norm_layer():
+    architecture = ArchitectureParams(blocks=(ConvBlock(4, batch_norm=True),), dense_units=8, dense_batch_norm=True, batch_norm_momentum=0.9)
+    model = build_model(architecture, NO_AUGMENT)
+    assert [layer.momentum for layer in model.layers if type(layer).__name__ == "BatchNormalization"] == [0.9, 0.9]
+
+
+def test_feature_map_sides_follow_padding_strides_and_pooling():
+    blocks = (ConvBlock(8, padding="valid"), ConvBlock(8, pool=True), ConvBlock(8, kernel_size=5, strides=2, padding="same"))
+    assert feature_map_sides(blocks) == [26, 13, 7]
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"model": {"blocks": [{"filters": 0}]}}, r"^train\.model\.blocks\[0\]\.filters must be positive; got 0$"),
+        ({"model": {"blocks": [{"filters": 8, "dropout": 1.5}]}}, r"^train\.model\.blocks\[0\]\.dropout must be in \[0, 1\); got 1\.5$"),
+        ({"model": {"dropout": 1.5}}, r"^train\.model\.dropout must be in \[0, 1\); got 1\.5$"),
+        ({"model": {"blocks": []}}, r"^train\.model\.blocks must list at least one convolution block; got \[\]$"),
+        ({"model": {"blocks": [{"filters": 8, "pool": True}] * 5}}, r"^train\.model\.blocks\[4\] shrinks the 28x28 image to nothing"),
+        ({"model": {"blocks": [{"filters": 8, "padding": "full"}]}}, r"^train\.model\.blocks\[0\]\.padding must be one of 'same', 'valid'; got 'full'$"),
+        ({"augment": {"rotation": -5}}, r"^train\.augment\.rotation must be in \[0, 180\]; got -5$"),
+        ({"model": {"layers": 3}}, r"^train\.model\.layers is not a known parameter"),
+    ],
+)
+def test_train_params_reject_a_bad_architecture_naming_the_key(section, message):
+    with pytest.raises(ValueError, match=message):
+        params.parse(TrainParams, section, key="train")

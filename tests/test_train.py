@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import pathlib
+
+import numpy as np
+import pytest
+
+from mnistflow import arrays, params
+from mnistflow.train import TrainParams, epoch_order
+from synthetic import make_digits
+
+TINY = {
+    "epochs": 3,
+    "batch_size": 16,
+    "learning_rate": 0.01,
+    "model": {"blocks": [{"filters": 4, "batch_norm": True, "pool": True, "dropout": 0.1}], "dense_units": 8, "dropout": 0.2},
+    "augment": {"rotation": 10, "zoom": 0.1, "translation": 0.1},
+}
+
+
+class Interrupted(Exception):
+    """Stands in for the kill: raised right after the checkpoint of an epoch is written."""
+
+
+def train_tiny(tmp_path: pathlib.Path, name: str, *, section=TINY, train=None, interrupt_after: int | None = None,
+               monkeypatch=None):
+    import keras
+    import tensorflow as tf
+
+    from mnistflow import resume
+    from mnistflow import train as training
+
+    config = params.parse(TrainParams, section, key="train")
+    if interrupt_after is not None:
+        save = resume.Checkpoint.on_epoch_end
+
+        def save_then_die(self, epoch, logs=None):
+            save(self, epoch, logs)
+            if epoch + 1 == interrupt_after:
+                raise Interrupted
+
+        monkeypatch.setattr(resume.Checkpoint, "on_epoch_end", save_then_die)
+    keras.utils.set_random_seed(3)
+    tf.config.experimental.enable_op_determinism()
+    model, summary = training.train_model(
+        train or make_digits(8, seed=1), make_digits(3, seed=2), config=config, seed=3,
+        live_dir=str(tmp_path / name / "live"), checkpoint_path=str(tmp_path / "checkpoint.npz"), fingerprint="tiny",
+    )
+    return model, summary, tmp_path / name / "live"
+
+
+def live_metrics(live: pathlib.Path) -> dict:
+    """metrics.json without the wall-clock figures."""
+    metrics = json.loads((live / "metrics.json").read_text())
+    del metrics["train"]["epoch_seconds"], metrics["train_seconds"]
+    return metrics
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("uninterrupted")
+    monkey = pytest.MonkeyPatch()
+    monkey.chdir(tmp_path)  # dvclive looks for a DVC repository from the working directory
+    try:
+        model, summary, live = train_tiny(tmp_path, "run")
+    finally:
+        monkey.undo()
+    return model.get_weights(), summary, live
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    assert epoch_order(6, seed=1, epoch=2).tolist() == epoch_order(6, seed=1, epoch=2).tolist()
+    assert sorted(epoch_order(6, seed=1, epoch=2).tolist()) == [0, 1, 2, 3, 4, 5]
+    assert epoch_order(50, seed=1, epoch=2).tolist() != epoch_order(50, seed=1, epoch=3).tolist()
+
+
+def test_train_model_trains_one_epoch_on_64_tiny_images_logging_one_line_per_epoch(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    images, labels = make_digits(8, seed=5)
+    caplog.set_level(logging.INFO, logger="mnistflow")
+    model, summary, live = train_tiny(tmp_path, "one", section={**TINY, "epochs": 1}, train=(images[:64], labels[:64]))
+    assert model(arrays.to_model_input(images[:2])).shape == (2, 10)
+    assert summary["epochs_run"] == 1 and summary["best_epoch"] == 1
+    assert [r.message.split(":")[0] for r in caplog.records if r.message.startswith("epoch ")] == ["epoch 1/1"]
+    assert (live / "plots" / "metrics" / "eval" / "accuracy.tsv").read_text().splitlines()[0] == "step\taccuracy"
+    assert set(json.loads((live / "metrics.json").read_text())["train"]) == {"loss", "accuracy", "learning_rate", "epoch_seconds"}
+
+
+def test_train_model_twice_with_the_same_seed_gives_identical_metrics_and_weights(tmp_path, monkeypatch, uninterrupted):
+    monkeypatch.chdir(tmp_path)
+    weights, summary, live = uninterrupted
+    model, again, live_again = train_tiny(tmp_path, "again")
+    assert live_metrics(live_again) == live_metrics(live)
+    assert again["best_val_accuracy"] == summary["best_val_accuracy"]
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights, strict=True))
+
+
+def test_train_model_resumed_after_an_interruption_ends_exactly_like_an_uninterrupted_run(tmp_path, monkeypatch, uninterrupted):
+    monkeypatch.chdir(tmp_path)
+    weights, summary, live = uninterrupted
+    with pytest.raises(Interrupted):
+        train_tiny(tmp_path, "resumed", interrupt_after=1, monkeypatch=monkeypatch)
+    assert (tmp_path / "checkpoint.npz").is_file()
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    model, resumed, resumed_live = train_tiny(tmp_path, "resumed")
+    assert resumed["epochs_run"] == 3
+    assert live_metrics(resumed_live) == live_metrics(live)
+    for name in ("train/loss.tsv", "eval/accuracy.tsv"):
+        assert (resumed_live / "plots/metrics" / name).read_text() == (live / "plots/metrics" / name).read_text()
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights, strict=True))
+
+
+def test_resume_load_ignores_a_checkpoint_written_for_other_params(tmp_path):
+    from mnistflow import resume
+
+    np.savez(tmp_path / "checkpoint.npz", record=np.array(json.dumps({"fingerprint": "old"})))
+    assert resume.load(tmp_path / "checkpoint.npz", fingerprint="new") is None
+    assert resume.load(tmp_path / "missing.npz", fingerprint="new") is None
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"epochs": -3}, r"^train\.epochs must be positive; got -3$"),
+        ({"optimizer": "sgd"}, r"^train\.optimizer must be one of 'adam', 'adamw'; got 'sgd'$"),
+        ({"schedule": "step"}, r"^train\.schedule must be one of 'none', 'cosine', 'one_cycle', 'plateau'; got 'step'$"),
+        ({"label_smoothing": 1.0}, r"^train\.label_smoothing must be in \[0, 1\); got 1\.0$"),
+        ({"early_stopping_patience": 0}, r"^train\.early_stopping_patience must be positive; got 0$"),
+    ],
+)
+def test_train_params_reject_bad_values_naming_the_key(section, message):
+    with pytest.raises(ValueError, match=message):
+        params.parse(TrainParams, section, key="train")
+
+
+def load_stage(name: str):
+    path = pathlib.Path(__file__).resolve().parent.parent / "stages" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def stage_args(tmp_path: pathlib.Path) -> list[str]:
+    return [
+        "--params", str(tmp_path / "params.yaml"), "--train", str(tmp_path / "balanced" / "train.npz"),
+        "--val", str(tmp_path / "prepared" / "val.npz"), "--model", str(tmp_path / "model.keras"),
+        "--live", str(tmp_path / "live"), "--checkpoint", str(tmp_path / "checkpoint.npz"),
+    ]
+
+
+def test_train_stage_fails_before_training_when_the_prepared_split_is_missing(tmp_path, capsys):
+    from mnistflow import cli
+
+    (tmp_path / "params.yaml").write_text("seed: 1\ntrain: {}\n")
+    arrays.save_split(tmp_path / "balanced" / "train.npz", *make_digits(1, seed=0))
+    assert cli.run(load_stage("train").main, stage_args(tmp_path)) == 1
+    expected = f"error: {tmp_path / 'prepared' / 'val.npz'}: no such file; run the stage that writes it (dvc repro)\n"
+    assert capsys.readouterr().err == expected
+    assert not (tmp_path / "live").exists() and not (tmp_path / "model.keras").exists()
+
+
+def test_train_stage_rejects_negative_epochs_before_reading_data(tmp_path, capsys):
+    from mnistflow import cli
+
+    (tmp_path / "params.yaml").write_text("seed: 1\ntrain:\n  epochs: -3\n")
+    assert cli.run(load_stage("train").main, stage_args(tmp_path)) == 1
+    assert capsys.readouterr().err == "error: train.epochs must be positive; got -3\n"
