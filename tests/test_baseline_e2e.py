@@ -8,7 +8,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-def test_dvc_repro_runs_one_baseline_alone_and_an_empty_list_switches_them_all_off(project, tiny_csvs):
+def test_dvc_repro_runs_one_baseline_apart_from_the_cnn_and_an_empty_list_switches_them_all_off(project, tiny_csvs):
     train, test = tiny_csvs  # 30 and 10 images per digit; 27 per digit left for training after val
     project.env["OPENBLAS_NUM_THREADS"] = "1"  # tiny arrays: BLAS threads only spin on a busy machine
     project.set_params({
@@ -32,6 +32,12 @@ def test_dvc_repro_runs_one_baseline_alone_and_an_empty_list_switches_them_all_o
     # A knn hyperparameter is a dependency of baseline@knn only.
     project.set_params({"baselines": {"models": {"knn": {"n_neighbors": 1}}}})
     assert project.dvc("status", "baseline@sgd").stdout.strip() == "Data and pipelines are up to date."
+
+    # The CNN does not wait for the baselines; train_data: balanced fits them on oversample's output.
+    assert "baseline" not in project.dvc("dag", "train").stdout
+    assert "oversample" not in project.dvc("dag", "baseline@sgd").stdout
+    project.set_params({"baselines": {"train_data": "balanced"}})
+    assert "oversample" in project.dvc("dag", "baseline@sgd").stdout
 
     project.set_params({"baselines": {"enabled": []}})
     stages = project.dvc("stage", "list").stdout
