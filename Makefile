@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Stage commands call plain `python` and `dvc`: put the project's environment first on PATH.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: help setup repro test bench clean-venv
+.PHONY: help setup repro test bench report clean-venv
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,16 @@ test: setup ## Set up, then run the whole test suite.
 
 bench: setup ## Run every benchmark in bench/ (slow: minutes, full data).
 	@for script in $(filter-out bench/timing.py,$(wildcard bench/*.py)); do echo "== $$script"; $(RUN) python $$script || exit 1; done
+
+# The review loop (README, "Review a change"): compare the workspace with BASE using DVC alone.
+BASE ?= main
+REPORT ?= report.md
+PLOTS_DIR ?= dvc_plots
+report: setup ## Markdown report of the workspace vs BASE (default main): params, metrics, plots page.
+	$(RUN) python -m mnistflow.report --base $(BASE) --out $(REPORT) --plots-dir $(PLOTS_DIR) \
+		--metrics metrics/evaluate.json --val-metrics metrics/evaluate_val.json --comparison metrics/comparison.md \
+		--image plots/evaluate/confusion_matrix.png --image plots/evaluate/mistakes.png
+	@echo "report: $(REPORT); plots page: $(PLOTS_DIR)/index.html"
 
 clean-venv: ## Remove .venv (the next target re-creates it).
 	rm -rf $(VENV)

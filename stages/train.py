@@ -17,7 +17,7 @@ import os
 import pathlib
 import sys
 
-from mnistflow import arrays, atomic, cli, params
+from mnistflow import arrays, atomic, cli, distribute, params
 from mnistflow.train import TrainParams
 
 log = logging.getLogger("train")
@@ -38,6 +38,8 @@ def main(argv=None) -> None:
     seed = params.load_seed(args.params)
     train = arrays.load_split(args.train)
     validation = arrays.load_split(args.val)
+    if config.distribution == "multi_worker":
+        distribute.parse_tf_config(os.environ.get("TF_CONFIG"))  # a bad cluster fails before the import
     log.info("train %s counts %s; val %s counts %s", train[0].shape, arrays.class_counts(train[1]).tolist(),
              validation[0].shape, arrays.class_counts(validation[1]).tolist())
 
@@ -47,16 +49,25 @@ def main(argv=None) -> None:
 
     from mnistflow import resume, train as training
 
+    # First: multi_worker sets up TensorFlow's runtime, which must happen before it runs anything.
+    strategy = distribute.make_strategy(config.distribution, tf_config=os.environ.get("TF_CONFIG"))
+    chief = distribute.writes_outputs(strategy)  # only the chief writes the model and metrics
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     fingerprint = resume.fingerprint(dataclasses.asdict(config), seed, files=(args.train, args.val))
-    model, summary = training.train_model(
-        train, validation, config=config, seed=seed, live_dir=args.live,
-        checkpoint_path=args.checkpoint, fingerprint=fingerprint,
-    )
-    with atomic.atomic_path(args.model) as temporary:
-        model.save(temporary)
-    pathlib.Path(args.checkpoint).unlink(missing_ok=True)
+    checkpoint = args.checkpoint if chief else distribute.worker_path(args.checkpoint, strategy)
+    with strategy.scope():
+        model, summary = training.train_model(
+            train, validation, config=config, seed=seed, live_dir=args.live if chief else None,
+            checkpoint_path=checkpoint, fingerprint=fingerprint,
+        )
+    if chief:
+        with atomic.atomic_path(args.model) as temporary:
+            model.save(temporary)
+    pathlib.Path(checkpoint).unlink(missing_ok=True)
+    if not chief:
+        log.info("not the chief: trained (%s), left the outputs to the chief", summary)
+        return
     log.info("wrote %s (%d parameters): %s", args.model, model.count_params(), summary)
 
 

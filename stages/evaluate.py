@@ -1,0 +1,59 @@
+"""Stage evaluate: test (and, reported separately, validation) metrics, plot data and figures.
+
+    python stages/evaluate.py --params params.yaml --model models/model.keras \
+        --val data/prepared/val.npz --test data/prepared/test.npz \
+        --metrics metrics/evaluate.json --val-metrics metrics/evaluate_val.json \
+        --report metrics/classification_report.txt --plots plots/evaluate
+
+Nothing is written unless everything was computed; then all outputs are replaced together.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from mnistflow import arrays, cli, evaluate, params
+
+logger = logging.getLogger("evaluate")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", required=True)
+    parser.add_argument("--model", required=True, help="the trained .keras model")
+    parser.add_argument("--val", required=True, help="validation split (.npz)")
+    parser.add_argument("--test", required=True, help="test split (.npz)")
+    parser.add_argument("--metrics", required=True, help="test metrics (JSON)")
+    parser.add_argument("--val-metrics", required=True, help="validation metrics (JSON)")
+    parser.add_argument("--report", required=True, help="classification report (text)")
+    parser.add_argument("--plots", required=True, help="directory of plot files (CSV, PNG); replaced whole")
+    args = parser.parse_args(argv)
+
+    settings = params.load_section(args.params, "evaluate", evaluate.EvaluateParams)
+    evaluate.prepare_output_dirs(args.metrics, args.val_metrics, args.report, args.plots)
+    val_images, val_labels = arrays.load_split(args.val)
+    test_images, test_labels = arrays.load_split(args.test)
+    for name, path, labels in [("test", args.test, test_labels), ("val", args.val, val_labels)]:
+        evaluate.log_split(name, labels)
+        evaluate.check_not_empty(labels, data_path=path)
+
+    model = evaluate.load_model(args.model)
+    splits = {}
+    for name, path, images, labels in [("test", args.test, test_images, test_labels), ("val", args.val, val_images, val_labels)]:
+        probabilities = evaluate.predict(model, images, batch_size=settings.batch_size)
+        evaluate.check_predictions(probabilities, labels, model_path=args.model, data_path=path)
+        splits[name] = (images, labels, probabilities)
+
+    result = evaluate.evaluate(test=splits["test"], val=splits["val"], params=settings)
+    evaluate.write_outputs(
+        result, metrics_path=args.metrics, val_metrics_path=args.val_metrics, report_path=args.report, plots_dir=args.plots
+    )
+    for name, summary in [("test", result.test_metrics), ("val", result.val_metrics)]:
+        logger.info("%s: accuracy %.4f, macro F1 %.4f, %d errors in %d images",
+                    name, summary["accuracy"], summary["f1_macro"], summary["errors"], summary["samples"])
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,61 @@
+"""End to end: the whole pipeline on tiny data, an experiment, and the review loop on top of it."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import pytest
+import yaml
+
+TINY = {
+    "preprocess": {"val_fraction": 0.2},
+    "oversample": {"method": "none"},
+    "train": {
+        "epochs": 1,
+        "batch_size": 32,
+        "schedule": "none",  # a constant, high rate: 1 epoch -> 4 epochs moves test accuracy well beyond noise
+        "learning_rate": 0.01,
+        "model": {"blocks": [{"filters": 4, "pool": True}], "dense_units": 0},
+        "augment": {"rotation": 0, "zoom": 0, "translation": 0},
+    },
+    "evaluate": {"batch_size": 64, "curve_points": 20, "sample_images": 10, "mistake_images": 10},
+}
+
+
+@pytest.mark.e2e
+def test_exp_run_shows_in_metrics_diff_plots_diff_and_make_report(project, tiny_csvs):
+    train_csv, test_csv = tiny_csvs
+    project.set_params({"fetch": {"source": "local", "local": {"train": str(train_csv), "test": str(test_csv)}}, **TINY})
+    project.commit("tiny params")
+    project.dvc("repro", "evaluate")  # fetch .. evaluate; export and the baselines are not needed here
+    baseline = json.loads((project.root / "metrics/evaluate.json").read_text())
+    assert baseline["samples"] == 100 and 0.0 <= baseline["accuracy"] <= 1.0
+    assert json.loads((project.root / "metrics/evaluate_val.json").read_text())["samples"] == 60
+    declared = [path for entry in yaml.safe_load((project.root / "dvc.yaml").read_text())["plots"]
+                for path in ([entry] if isinstance(entry, str) else next(iter(entry.values()))["y"])]
+    evaluate_plots = [path for path in declared if path.startswith("plots/evaluate/")]
+    assert len(evaluate_plots) == 7
+    for path in evaluate_plots:
+        assert (project.root / path).is_file(), f"declared plot {path} was not written"
+    with open(project.root / "plots/evaluate/roc.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 20
+    project.commit("baseline")
+
+    project.dvc("exp", "run", "evaluate", "-S", "train.epochs=4")
+    diff = json.loads(project.dvc("metrics", "diff", "main", "--json").stdout)
+    changed = diff["metrics/evaluate.json"]
+    assert {"log_loss", "accuracy"} <= set(changed)
+    assert changed["accuracy"]["old"] == baseline["accuracy"]
+    assert changed["accuracy"]["new"] == json.loads((project.root / "metrics/evaluate.json").read_text())["accuracy"]
+
+    # make report runs dvc plots diff (HTML page) and writes the Markdown; -o: the venv is already set up
+    result = project.run("make", "-o", ".venv/.installed", "report", "BASE=main")
+    assert "report: report.md; plots page: dvc_plots/index.html" in result.stdout
+    page = (project.root / "dvc_plots/index.html").read_text()
+    assert "ROC one-vs-rest per digit, test set" in page and "main" in page
+    report = (project.root / "report.md").read_text()
+    assert re.search(r"\| params\.yaml +\| train\.epochs +\| 1 +\| 4 +\|", report)
+    old, new = changed["accuracy"]["old"], changed["accuracy"]["new"]
+    assert f"| test accuracy | {old:.4f} | {new:.4f} | {new - old:+.4f} |" in report
+    assert "| metrics/evaluate.json | log_loss |" in report

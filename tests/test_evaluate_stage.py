@@ -1,0 +1,266 @@
+"""The evaluate stage in-process, with dvc.yaml's own command line, on a tiny Keras model."""
+import csv
+import importlib.util
+import json
+import math
+import pathlib
+import shlex
+import zipfile
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+from synthetic import make_digits
+
+from mnistflow import arrays, cli
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+PARAMS = {"seed": 42, "evaluate": {"batch_size": 16, "curve_points": 50, "sample_images": 12, "mistake_images": 5}}
+
+
+def load_stage():
+    spec = importlib.util.spec_from_file_location("evaluate_stage", ROOT / "stages" / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+STAGE = load_stage()
+
+
+def stage_argv() -> list[str]:
+    """dvc.yaml's command for the stage, without `python stages/evaluate.py`."""
+    words = shlex.split(DVC_YAML["stages"]["evaluate"]["cmd"])
+    assert words[:2] == ["python", "stages/evaluate.py"]
+    return words[2:]
+
+
+def argument(name: str) -> str:
+    argv = stage_argv()
+    return argv[argv.index(name) + 1]
+
+
+def tiny_model(outputs: int = 10, *, activation: str = "softmax", train: bool = True, input_shape=(28, 28, 1)):
+    """Rescaling + Flatten + Dense, as the interface asks: float32 (N, 28, 28, 1) 0-255 in."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input(input_shape),
+        keras.layers.Rescaling(1 / 255),
+        keras.layers.Flatten(),
+        keras.layers.Dense(outputs, activation=activation),
+    ])
+    if train:
+        images, labels = make_digits(10, seed=3)
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+        model.fit(arrays.to_model_input(images), labels, epochs=3, batch_size=32, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "model.keras"
+    tiny_model().save(path)
+    return path
+
+
+def lay_out_inputs(directory: pathlib.Path, model_file: pathlib.Path) -> None:
+    """Params, model, val and test splits where dvc.yaml's command expects them; no outputs."""
+    (directory / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    (directory / "models").mkdir()
+    (directory / argument("--model")).write_bytes(model_file.read_bytes())
+    arrays.save_split(directory / argument("--val"), *make_digits(3, seed=4))
+    arrays.save_split(directory / argument("--test"), *make_digits(5, seed=5))
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, model_file):
+    lay_out_inputs(tmp_path, model_file)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, model_file):
+    """One successful run of the stage, shared by the tests that only read its outputs."""
+    directory = tmp_path_factory.mktemp("evaluated")
+    lay_out_inputs(directory, model_file)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(directory)
+        status = cli.run(STAGE.main, stage_argv())
+    assert status == 0
+    return directory
+
+
+def run_stage(capsys) -> tuple[int, str]:
+    status = cli.run(STAGE.main, stage_argv())
+    return status, capsys.readouterr().err
+
+
+def output_paths() -> list[str]:
+    return [argument(name) for name in ("--metrics", "--val-metrics", "--report", "--plots")]
+
+
+def test_evaluate_stage_creates_missing_output_directories_and_every_declared_metric(evaluated):
+    workdir = evaluated  # laid out without metrics/ and plots/: the run created them
+    declared = [next(iter(entry)) for entry in DVC_YAML["stages"]["evaluate"]["metrics"]]
+    assert declared == [argument("--metrics"), argument("--val-metrics")]
+    test_metrics = json.loads((workdir / argument("--metrics")).read_text())
+    val_metrics = json.loads((workdir / argument("--val-metrics")).read_text())
+    assert test_metrics["samples"] == 50 and val_metrics["samples"] == 30
+    assert set(test_metrics) == {"samples", "errors", "accuracy", "f1_macro", "f1_weighted", "log_loss", "roc_auc_macro", "per_digit"}
+    assert sorted(test_metrics["per_digit"], key=int) == [str(d) for d in range(10)]
+    assert test_metrics["accuracy"] == pytest.approx(1 - test_metrics["errors"] / 50)
+    report = (workdir / argument("--report")).read_text()
+    assert report.startswith("Test set (50 images)") and "Validation set (30 images)" in report
+
+
+def evaluate_plot_entries() -> list:
+    """dvc.yaml's top-level plots whose files the evaluate stage writes (other stages declare more)."""
+    plots_dir = argument("--plots") + "/"
+    return [
+        entry for entry in DVC_YAML["plots"]
+        if (entry if isinstance(entry, str) else next(iter(next(iter(entry.values()))["y"]))).startswith(plots_dir)
+    ]
+
+
+def test_evaluate_stage_writes_every_top_level_plot_valid_for_its_template(evaluated):
+    workdir = evaluated
+    assert len(evaluate_plot_entries()) == 7  # confusion counts and normalised, ROC, PR, 3 PNGs
+    errors = json.loads((workdir / argument("--metrics")).read_text())["errors"]
+    png_sizes = {
+        "plots/evaluate/predictions.png": (1000, 230),  # 12 samples: 2 rows of 10
+        "plots/evaluate/mistakes.png": (1000, 115 * math.ceil(min(5, errors) / 10)) if errors else (400, 100),
+        "plots/evaluate/confusion_matrix.png": (600, 550),
+    }
+    for entry in evaluate_plot_entries():
+        if isinstance(entry, str):
+            with Image.open(workdir / entry) as image:
+                assert image.format == "PNG" and image.size == png_sizes.pop(entry), entry
+            continue
+        (plot_id, spec), = entry.items()
+        (path, fields), = spec["y"].items()
+        rows = list(csv.DictReader(open(workdir / path)))
+        fields = [fields] if isinstance(fields, str) else fields
+        assert set(fields) | {spec["x"]} <= set(rows[0]), plot_id
+        if spec["template"].startswith("confusion"):
+            assert len(rows) == 50
+            assert {int(row[spec["x"]]) for row in rows} <= set(range(10))
+            assert sorted(int(row[fields[0]]) for row in rows) == sorted(np.load(workdir / argument("--test"))["labels"].tolist())
+        else:
+            assert spec["template"] == "linear" and len(rows) == PARAMS["evaluate"]["curve_points"]
+            x = [float(row[spec["x"]]) for row in rows]
+            assert x[0] == 0.0 and x[-1] == 1.0 and x == sorted(x)
+            assert all(0.0 <= float(row[field]) <= 1.0 for row in rows for field in fields)
+    assert png_sizes == {}, "declared PNGs missing from dvc.yaml's plots"
+
+
+def test_evaluate_stage_gives_byte_identical_outputs_on_a_second_run(evaluated, workdir, capsys):
+    names = [argument("--metrics"), argument("--val-metrics"), argument("--report"), "plots/evaluate/confusion.csv",
+             "plots/evaluate/roc.csv", "plots/evaluate/precision_recall.csv"]
+    first = {name: (evaluated / name).read_bytes() for name in names}
+    status, err = run_stage(capsys)
+    assert status == 0, err
+    assert {name: (workdir / name).read_bytes() for name in names} == first
+
+
+def assert_failed_without_outputs(workdir, capsys, expected: str) -> None:
+    status, err = run_stage(capsys)
+    assert status == 1
+    assert err.splitlines()[-1] == expected
+    assert [path for path in output_paths() if (workdir / path).exists()] == []
+
+
+def test_evaluate_stage_rejects_a_model_file_that_is_not_a_zip(workdir, capsys):
+    (workdir / "models/model.keras").write_text("not a model")
+    assert_failed_without_outputs(
+        workdir, capsys, "error: models/model.keras: not a Keras model (a .keras file is a zip archive; this one is not)"
+    )
+
+
+def test_evaluate_stage_rejects_a_zip_that_is_not_a_keras_model(workdir, capsys):
+    with zipfile.ZipFile(workdir / "models/model.keras", "w") as archive:
+        archive.writestr("weights.txt", "1 2 3")
+    assert_failed_without_outputs(
+        workdir, capsys, "error: models/model.keras: not a Keras model (the zip archive has no config.json)"
+    )
+
+
+def test_evaluate_stage_rejects_test_labels_the_model_cannot_output(workdir, capsys):
+    tiny_model(5, train=False).save(workdir / "models/model.keras")
+    assert_failed_without_outputs(
+        workdir, capsys,
+        "error: data/prepared/test.npz: has label 9, which models/model.keras cannot output "
+        "(it has 5 outputs, classes 0-4); retrain the model with 10 outputs (dvc repro train)",
+    )
+
+
+def test_evaluate_stage_rejects_a_model_that_takes_flat_images(workdir, capsys):
+    tiny_model(10, train=False, input_shape=(784,)).save(workdir / "models/model.keras")
+    assert_failed_without_outputs(
+        workdir, capsys,
+        "error: models/model.keras: the model must take images of shape (N, 28, 28, 1); "
+        "its input shape is (None, 784); retrain it (dvc repro train)",
+    )
+
+
+def test_evaluate_stage_rejects_a_model_whose_outputs_are_not_probabilities(workdir, capsys):
+    tiny_model(10, activation="linear", train=False).save(workdir / "models/model.keras")
+    status, err = run_stage(capsys)
+    assert status == 1
+    assert err.splitlines()[-1].startswith("error: models/model.keras: outputs must be probabilities (softmax rows summing to 1); row sums range from ")
+    assert err.splitlines()[-1].endswith("; end the model with a softmax")
+
+
+def test_evaluate_stage_fails_in_one_line_when_the_metrics_directory_cannot_be_created(workdir, capsys):
+    (workdir / "metrics").write_text("a file where the metrics directory should be")
+    assert_failed_without_outputs(
+        workdir, capsys,
+        f"error: {argument('--metrics')}: cannot create its directory metrics (File exists); fix the path in dvc.yaml (stage evaluate)",
+    )
+
+
+def test_evaluate_stage_rejects_a_missing_model_file(workdir, capsys):
+    (workdir / "models/model.keras").unlink()
+    assert_failed_without_outputs(
+        workdir, capsys, "error: models/model.keras: no such model file; run the train stage (dvc repro train)"
+    )
+
+
+def test_evaluate_stage_rejects_an_empty_validation_split(workdir, capsys):
+    arrays.save_split(workdir / argument("--val"), np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+    assert_failed_without_outputs(
+        workdir, capsys,
+        "error: data/prepared/val.npz: has no images, so there is nothing to evaluate; check the preprocess params",
+    )
+
+
+def test_evaluate_stage_names_a_bad_evaluate_param(workdir, capsys):
+    (workdir / "params.yaml").write_text(yaml.safe_dump({"seed": 1, "evaluate": {"curve_points": 2}}))
+    assert_failed_without_outputs(workdir, capsys, "error: evaluate.curve_points must be in [3, 10000]; got 2")
+
+
+def test_write_outputs_leaves_old_outputs_untouched_when_a_figure_fails_to_save(evaluated, tmp_path, monkeypatch):
+    import shutil
+
+    from mnistflow import evaluate
+
+    shutil.copytree(evaluated, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    before = {path: (tmp_path / path).read_bytes() for path in output_paths()[:3]}
+    before_plots = {p.name: p.read_bytes() for p in (tmp_path / argument("--plots")).iterdir()}
+    images, labels = make_digits(2, seed=6)
+    probabilities = np.full((20, 10), 0.1)
+    result = evaluate.evaluate(test=(images, labels, probabilities), val=(images, labels, probabilities),
+                               params=evaluate.EvaluateParams(curve_points=5, sample_images=3, mistake_images=3))
+    monkeypatch.setattr(result.plot_figures[evaluate.MISTAKES_PNG], "savefig",
+                        lambda *args, **kwargs: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        evaluate.write_outputs(result, metrics_path=argument("--metrics"), val_metrics_path=argument("--val-metrics"),
+                               report_path=argument("--report"), plots_dir=argument("--plots"))
+    assert {path: (tmp_path / path).read_bytes() for path in before} == before
+    assert {p.name: p.read_bytes() for p in (tmp_path / argument("--plots")).iterdir()} == before_plots
+    assert [p.name for p in tmp_path.rglob(".*tmp*")] == []

@@ -1,0 +1,120 @@
+"""End to end: results move through a DVC remote without re-running; queued experiments run in parallel.
+
+Both tests share one reproduced pipeline on tiny data (module scope: a `dvc repro` of every stage
+costs several TensorFlow start-ups). Each leaves it usable for the other: the remote test adds a
+commit, the queue test adds experiment refs only.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+
+import pytest
+import yaml
+
+from conftest import ROOT, Project, project_files
+from synthetic import make_digits
+
+TINY = {
+    "preprocess": {"val_fraction": 0.2},
+    "oversample": {"method": "none"},
+    "train": {
+        "epochs": 1,
+        "batch_size": 32,
+        "model": {"blocks": [{"filters": 4, "pool": True}], "dense_units": 0},
+        "augment": {"rotation": 0, "zoom": 0, "translation": 0},
+    },
+    "evaluate": {"batch_size": 64, "curve_points": 20, "sample_images": 10, "mistake_images": 10},
+}
+STAGES = set(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+
+
+def needs(*stages: str) -> None:
+    missing = sorted(set(stages) - STAGES)
+    if missing:
+        pytest.skip(f"needs the stages {', '.join(missing)} in dvc.yaml")
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> Project:
+    """A temporary git + DVC copy of this checkout, the whole pipeline reproduced on tiny CSVs and committed."""
+    needs("fetch", "preprocess", "train")
+    from mnistflow import mnist_csv
+
+    base = tmp_path_factory.mktemp("scale")
+    mnist_csv.write_csv(base / "csv" / "train.csv", *make_digits(30, seed=1))
+    mnist_csv.write_csv(base / "csv" / "test.csv", *make_digits(10, seed=2))
+    root = base / "project"
+    for name in project_files():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, root / name)
+    repo = Project(root)
+    repo.run("git", "init", "-q", "-b", "main")
+    # Absolute CSV paths: a clone of this repository on the same machine reads the same files.
+    local = {"train": str(base / "csv" / "train.csv"), "test": str(base / "csv" / "test.csv")}
+    repo.set_params({"fetch": {"source": "local", "local": local}, **TINY})
+    repo.commit("project files, tiny params")
+    repo.dvc("repro")
+    repo.commit("reproduced")
+    return repo
+
+
+def cached_outputs(root: pathlib.Path) -> dict[str, bytes]:
+    """The cached (not in git) stage outputs named in dvc.lock that are files: path -> bytes."""
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    uncached = {
+        next(iter(out)) for stage in stages.values() for out in stage.get("outs", []) + stage.get("metrics", [])
+        if isinstance(out, dict) and next(iter(out.values())).get("cache") is False
+    }
+    paths = {out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])} - uncached
+    return {path: (root / path).read_bytes() for path in sorted(paths) if (root / path).is_file()}
+
+
+@pytest.mark.e2e
+def test_outputs_pushed_to_a_local_remote_are_pulled_into_a_fresh_clone_with_nothing_to_rerun(pipeline, tmp_path):
+    remote = tmp_path / "remote"
+    pipeline.dvc("remote", "add", "-d", "store", str(remote))
+    pipeline.commit("a shared remote")
+    pipeline.dvc("push")
+    originals = cached_outputs(pipeline.root)
+    assert "data/prepared/train.npz" in originals and "models/model.keras" in originals
+
+    clone = Project(tmp_path / "clone")
+    pipeline.run("git", "clone", "-q", str(pipeline.root), str(clone.root))
+    assert not (clone.root / "models/model.keras").exists()  # data and models are not in git
+    clone.dvc("pull")
+
+    assert cached_outputs(clone.root) == originals
+    assert "Data and pipelines are up to date." in clone.dvc("status").stdout
+    repro = clone.dvc("repro")
+    assert "Running stage" not in repro.stdout, repro.stdout
+    assert "Data and pipelines are up to date." in repro.stdout
+
+
+@pytest.mark.e2e
+def test_two_queued_experiments_run_in_two_workers_each_with_its_own_metrics(pipeline):
+    for epochs in (2, 3):
+        pipeline.dvc("exp", "run", "--queue", "-S", f"train.epochs={epochs}", "-n", f"epochs-{epochs}")
+    queued = pipeline.dvc("queue", "status").stdout
+    assert queued.count("Queued") == 2, queued
+    try:
+        # Starts two queue workers (what `dvc queue start -j 2` does) and waits until both are done.
+        pipeline.dvc("exp", "run", "--run-all", "--jobs", "2")
+        status = pipeline.dvc("queue", "status").stdout
+    finally:
+        pipeline.dvc("queue", "stop", check=False)  # idle workers would outlive the test by ~10 s
+    assert status.count("Success") == 2, status
+
+    shown = json.loads(pipeline.dvc("exp", "show", "--json").stdout)
+    experiments = {exp["name"]: exp["revs"][0]["data"] for rev in shown for exp in rev.get("experiments") or []}
+    assert set(experiments) == {"epochs-2", "epochs-3"}
+    for epochs in (2, 3):
+        data = experiments[f"epochs-{epochs}"]
+        assert data["params"]["params.yaml"]["data"]["train"]["epochs"] == epochs
+        assert data["metrics"]["metrics/train/metrics.json"]["data"]["epochs_run"] == epochs
+        if "evaluate" in STAGES:
+            assert 0.0 <= data["metrics"]["metrics/evaluate.json"]["data"]["accuracy"] <= 1.0
+    # The workspace is untouched: experiments live in git refs until `dvc exp apply`.
+    assert pipeline.params()["train"]["epochs"] == 1
