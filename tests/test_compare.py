@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import importlib.util
+import json
+import pathlib
+
+import pytest
+
+from mnistflow import cli, compare
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+SGD = {"accuracy": 0.9123, "f1_macro": 0.91, "cv_accuracy_mean": 0.90456, "cv_accuracy_std": 0.0031,
+       "cv_folds": 3, "fit_seconds": 12.345, "predict_seconds": 0.0432}
+KNN = {"accuracy": 0.975, "f1_macro": 0.97449, "cv_accuracy_mean": 0.96, "cv_accuracy_std": 0.002,
+       "fit_seconds": 0.51, "predict_seconds": 9.876}
+EVALUATE = {"accuracy": 0.9921, "f1_macro": 0.99207, "loss": 0.03}
+TRAIN = {"train_seconds": 301.25, "step": 9}
+
+TABLE_WITH_CNN = """\
+| model | CV accuracy (mean ± std) | test accuracy | macro F1 | fit s | predict s |
+| --- | ---: | ---: | ---: | ---: | ---: |
+| cnn | — | 0.9921 | 0.9921 | 301.2 | — |
+| sgd | 0.9046 ± 0.0031 | 0.9123 | 0.9100 | 12.3 | 0.04 |
+| knn | 0.9600 ± 0.0020 | 0.9750 | 0.9745 | 0.5 | 9.88 |
+"""
+
+
+def rows(with_cnn: bool = True) -> list[compare.Row]:
+    baseline_rows = [compare.baseline_row("sgd", SGD), compare.baseline_row("knn", KNN)]
+    return ([compare.cnn_row(EVALUATE, TRAIN)] if with_cnn else []) + baseline_rows
+
+
+def test_markdown_table_lists_the_cnn_then_each_baseline_with_dashes_for_missing_figures():
+    assert compare.markdown_table(rows()) == TABLE_WITH_CNN
+
+
+def test_markdown_table_without_the_cnn_has_only_baseline_rows():
+    assert compare.markdown_table(rows(with_cnn=False)) == "".join(TABLE_WITH_CNN.splitlines(keepends=True)[:2] + TABLE_WITH_CNN.splitlines(keepends=True)[3:])
+
+
+def test_cnn_row_without_a_training_summary_has_no_fit_time_and_reads_predict_seconds_when_given():
+    row = compare.cnn_row({**EVALUATE, "predict_seconds": 1.5}, None)
+    assert row == compare.Row(model="cnn", accuracy=0.9921, f1_macro=0.99207, fit_seconds=None, predict_seconds=1.5)
+
+
+def test_plot_data_csv_has_one_line_per_model_and_an_empty_cell_for_an_unknown_fit_time():
+    assert compare.plot_data_csv([compare.cnn_row(EVALUATE, None)] + rows(with_cnn=False)) == (
+        "model,test_accuracy,fit_seconds\ncnn,0.9921,\nsgd,0.9123,12.345\nknn,0.9750,0.510\n"
+    )
+
+
+def test_chart_draws_one_accuracy_bar_and_one_fit_time_bar_per_model():
+    figure = compare.chart(rows())
+    left, right = figure.axes
+    assert [patch.get_width() for patch in left.patches] == [0.9921, 0.9123, 0.975]
+    assert [round(patch.get_width(), 3) for patch in right.patches] == [301.25, 12.345, 0.51]
+    assert [label.get_text() for label in left.get_yticklabels()] == ["cnn", "sgd", "knn"]
+    assert right.get_xscale() == "log"
+
+
+def test_chart_refuses_an_empty_comparison():
+    with pytest.raises(ValueError, match=r"^nothing to compare: no CNN metrics and no baseline enabled"):
+        compare.chart([])
+
+
+def test_baseline_row_names_the_file_and_key_of_a_missing_figure():
+    with pytest.raises(ValueError, match=r"^metrics/baselines/sgd\.json: expected a number under 'fit_seconds'; got None"):
+        compare.baseline_row("sgd", {k: v for k, v in SGD.items() if k != "fit_seconds"}, source="metrics/baselines/sgd.json")
+
+
+def _compare_stage():
+    spec = importlib.util.spec_from_file_location("stage_compare", ROOT / "stages" / "compare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write_inputs(root: pathlib.Path, enabled: str) -> list[str]:
+    (root / "params.yaml").write_text(f"seed: 1\nbaselines:\n  enabled: {enabled}\n")
+    (root / "baselines").mkdir()
+    (root / "baselines" / "sgd.json").write_text(json.dumps(SGD))
+    (root / "baselines" / "knn.json").write_text(json.dumps(KNN))
+    (root / "evaluate.json").write_text(json.dumps(EVALUATE))
+    (root / "train.json").write_text(json.dumps(TRAIN))
+    return ["--params", str(root / "params.yaml"), "--baselines", str(root / "baselines"),
+            "--cnn-train", str(root / "train.json"), "--table", str(root / "out" / "comparison.md"),
+            "--plot-data", str(root / "out" / "models.csv"), "--chart", str(root / "out" / "models.png")]
+
+
+@pytest.mark.parametrize("with_cnn", [True, False])
+def test_compare_stage_writes_table_csv_and_png_with_or_without_the_cnn_metrics(tmp_path, with_cnn):
+    argv = _write_inputs(tmp_path, "[sgd, knn]")
+    if with_cnn:
+        argv += ["--cnn-evaluate", str(tmp_path / "evaluate.json")]
+    assert cli.run(_compare_stage().main, argv) == 0
+    assert (tmp_path / "out" / "comparison.md").read_text() == compare.markdown_table(rows(with_cnn))
+    assert (tmp_path / "out" / "models.csv").read_text() == compare.plot_data_csv(rows(with_cnn))
+    assert (tmp_path / "out" / "models.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_compare_stage_reads_only_the_enabled_baselines(tmp_path):
+    argv = _write_inputs(tmp_path, "[knn]")
+    assert cli.run(_compare_stage().main, argv) == 0
+    assert [line.split(" | ")[0] for line in (tmp_path / "out" / "comparison.md").read_text().splitlines()[2:]] == ["| knn"]
+
+
+def test_compare_stage_names_the_stage_to_run_for_a_missing_baseline_file(tmp_path, capsys):
+    argv = _write_inputs(tmp_path, "[sgd, svc_ovr]")
+    assert cli.run(_compare_stage().main, argv) == 1
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path / 'baselines' / 'svc_ovr.json'}: no such file; run dvc repro baseline@svc_ovr\n"
+    )
+    assert not (tmp_path / "out").exists()
