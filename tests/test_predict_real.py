@@ -115,6 +115,20 @@ def test_numpy_engine_gives_the_keras_model_s_probabilities_on_real_digits(mnist
     np.testing.assert_array_equal(answer.argmax(axis=1), expected.argmax(axis=1))
 
 
+def test_numpy_engine_runs_a_mixed_bfloat16_model_in_float32_as_its_float32_twin_would(mnist, tmp_path):
+    from mnistflow import numpy_model
+    from mnistflow.model import ArchitectureParams, AugmentParams, build_model
+
+    no_augment = AugmentParams(rotation=0, zoom=0, translation=0)
+    mixed = build_model(ArchitectureParams(), no_augment, mixed_precision=True)
+    mixed.save(tmp_path / "mixed.keras")
+    twin = build_model(ArchitectureParams(), no_augment, mixed_precision=False)
+    twin.set_weights(mixed.get_weights())
+    images = arrays.to_model_input(mnist["test_images"][:64])
+    answer = numpy_model.load(tmp_path / "mixed.keras")(images)
+    np.testing.assert_allclose(answer, np.asarray(twin(images, training=False)), rtol=1e-4, atol=1e-5)
+
+
 def every_supported_layer_model(keras, *, global_pool):
     """Augmentation, Rescaling, same/valid and strided convolutions, BatchNorm, pooling, Dropout, Dense."""
     layers = keras.layers

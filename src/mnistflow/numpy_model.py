@@ -119,7 +119,9 @@ def _chain(config: dict[str, Any]) -> list[dict[str, Any]]:
     for layer in layers:
         policy = layer["config"].get("dtype")
         name = policy.get("config", {}).get("name") if isinstance(policy, dict) else policy
-        if name not in (None, "float32"):
+        # mixed_bfloat16 is a training-speed policy: the variables stay float32, and computing in
+        # float32 from them is what a float32 copy of the model would answer.
+        if name not in (None, "float32", "mixed_bfloat16"):
             raise Unsupported(f"layer {layer['config']['name']!r} computes in {name}")
     return layers
 
