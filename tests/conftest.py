@@ -19,12 +19,21 @@ from synthetic import make_digits  # noqa: E402  (tests/ is not a package)
 
 
 def project_files() -> list[str]:
-    """The checkout's files as git sees them: tracked, plus untracked ones it does not ignore."""
+    """The checkout's files as git sees them (tracked, plus untracked ones it does not ignore), less
+    the results of a pipeline run committed beside them (dvc.lock, metrics/, plots/), so every test
+    project starts as a fresh clone that has never run."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=ROOT, check=True, capture_output=True, text=True,
     ).stdout
-    return [name for name in listed.split("\0") if name and (ROOT / name).is_file()]
+    return [name for name in listed.split("\0") if name and (ROOT / name).is_file() and not _run_result(name)]
+
+
+def _run_result(name: str) -> bool:
+    path = pathlib.PurePosixPath(name)
+    if name == "dvc.lock":
+        return True
+    return path.parts[0] in ("metrics", "plots") and path.name != ".gitkeep"
 
 
 class Project:
