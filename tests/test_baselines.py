@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import pathlib
 
 import numpy as np
@@ -11,6 +10,7 @@ from sklearn import base, decomposition, model_selection, preprocessing
 
 from mnistflow import baselines, params
 from synthetic import make_digits
+from stage_scripts import load_stage  # tests/stage_scripts.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 KNOWN = "sgd, logistic, random_forest, svc_ovo, svc_ovr, knn"
@@ -142,17 +142,10 @@ def test_cross_validate_returns_mean_and_spread_of_accuracy_over_shuffled_strati
     assert not hasattr(model.named_steps["knn"], "classes_")  # CV fits clones: the model stays unfitted
 
 
-def _stage(name: str):
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_baseline_stage_rejects_an_unknown_name_with_one_line_and_exit_status_1(tmp_path, capsys):
     from mnistflow import cli
 
-    stage = _stage("baseline")
+    stage = load_stage("baseline")
     argv = ["--params", str(ROOT / "params.yaml"), "--name", "svm", "--train", "t.npz", "--test", "t.npz",
             "--model", str(tmp_path / "m.joblib"), "--metrics", str(tmp_path / "m.json")]
     assert cli.run(stage.main, argv) == 1
@@ -177,7 +170,7 @@ def test_baseline_stage_writes_a_loadable_model_and_its_metrics(tmp_path):
     argv = ["--params", str(tmp_path / "params.yaml"), "--name", "knn", "--train", str(tmp_path / "train.npz"),
             "--test", str(tmp_path / "test.npz"), "--model", str(tmp_path / "out" / "knn.joblib"),
             "--metrics", str(tmp_path / "out" / "knn.json")]
-    assert cli.run(_stage("baseline").main, argv) == 0
+    assert cli.run(load_stage("baseline").main, argv) == 0
     metrics = json.loads((tmp_path / "out" / "knn.json").read_text())
     model = joblib.load(tmp_path / "out" / "knn.joblib")
     assert metrics["accuracy"] == np.mean(model.predict(baselines.features(test[0])) == test[1])

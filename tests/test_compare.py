@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 
 import pytest
 
 from mnistflow import cli, compare
+from stage_scripts import load_stage  # tests/stage_scripts.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -69,13 +69,6 @@ def test_baseline_row_names_the_file_and_key_of_a_missing_figure():
         compare.baseline_row("sgd", {k: v for k, v in SGD.items() if k != "fit_seconds"}, source="metrics/baselines/sgd.json")
 
 
-def _compare_stage():
-    spec = importlib.util.spec_from_file_location("stage_compare", ROOT / "stages" / "compare.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _write_inputs(root: pathlib.Path, enabled: str) -> list[str]:
     (root / "params.yaml").write_text(f"seed: 1\nbaselines:\n  enabled: {enabled}\n")
     (root / "baselines").mkdir()
@@ -93,7 +86,7 @@ def test_compare_stage_writes_table_csv_and_png_with_or_without_the_cnn_metrics(
     argv = _write_inputs(tmp_path, "[sgd, knn]")
     if with_cnn:
         argv += ["--cnn-evaluate", str(tmp_path / "evaluate.json")]
-    assert cli.run(_compare_stage().main, argv) == 0
+    assert cli.run(load_stage("compare").main, argv) == 0
     assert (tmp_path / "out" / "comparison.md").read_text() == compare.markdown_table(rows(with_cnn))
     assert (tmp_path / "out" / "models.csv").read_text() == compare.plot_data_csv(rows(with_cnn))
     assert (tmp_path / "out" / "models.png").read_bytes().startswith(b"\x89PNG")
@@ -101,13 +94,13 @@ def test_compare_stage_writes_table_csv_and_png_with_or_without_the_cnn_metrics(
 
 def test_compare_stage_reads_only_the_enabled_baselines(tmp_path):
     argv = _write_inputs(tmp_path, "[knn]")
-    assert cli.run(_compare_stage().main, argv) == 0
+    assert cli.run(load_stage("compare").main, argv) == 0
     assert [line.split(" | ")[0] for line in (tmp_path / "out" / "comparison.md").read_text().splitlines()[2:]] == ["| knn"]
 
 
 def test_compare_stage_names_the_stage_to_run_for_a_missing_baseline_file(tmp_path, capsys):
     argv = _write_inputs(tmp_path, "[sgd, svc_ovr]")
-    assert cli.run(_compare_stage().main, argv) == 1
+    assert cli.run(load_stage("compare").main, argv) == 1
     assert capsys.readouterr().err == (
         f"error: {tmp_path / 'baselines' / 'svc_ovr.json'}: no such file; run dvc repro baseline@svc_ovr\n"
     )

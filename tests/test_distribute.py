@@ -21,6 +21,7 @@ import yaml
 
 from mnistflow import arrays, distribute
 from synthetic import make_digits
+from stage_scripts import load_stage  # tests/stage_scripts.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SEED = 3
@@ -180,15 +181,12 @@ def test_train_stage_as_two_workers_only_the_chief_writes_a_model_as_accurate_as
 def test_train_stage_multi_worker_without_tf_config_fails_in_one_line_before_importing_tensorflow(
     digits, tmp_path, capsys, monkeypatch
 ):
-    import importlib.util
-
+    
     from mnistflow import cli
 
     directory, _, _ = digits
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    spec = importlib.util.spec_from_file_location("stage_train", ROOT / "stages" / "train.py")
-    stage = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stage)
+    stage = load_stage("train")
     argv = [
         "--params", str(directory / "params-multi_worker.yaml"), "--train", str(directory / "train.npz"),
         "--val", str(directory / "val.npz"), "--model", str(tmp_path / "model.keras"),

@@ -1,6 +1,5 @@
 """The evaluate stage in-process, with dvc.yaml's own command line, on a tiny Keras model."""
 import csv
-import importlib.util
 import json
 import math
 import pathlib
@@ -14,20 +13,14 @@ from PIL import Image
 from synthetic import make_digits
 
 from mnistflow import arrays, cli
+from stage_scripts import load_stage  # tests/stage_scripts.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 PARAMS = {"seed": 42, "evaluate": {"batch_size": 16, "curve_points": 50, "sample_images": 12, "mistake_images": 5}}
 
 
-def load_stage():
-    spec = importlib.util.spec_from_file_location("evaluate_stage", ROOT / "stages" / "evaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-STAGE = load_stage()
+STAGE = load_stage("evaluate")
 
 
 def stage_argv() -> list[str]:

@@ -1,22 +1,15 @@
 """The fetch section's params, and the stage script's one-line errors (run in-process)."""
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 
 import pytest
 
 from mnistflow import cli, mnist_csv, params
 from mnistflow.fetch import config
+from stage_scripts import load_stage  # tests/stage_scripts.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def load_stage():
-    spec = importlib.util.spec_from_file_location("fetch_stage", ROOT / "stages" / "fetch.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_fetch_params_in_params_yaml_are_the_defaults():
@@ -46,7 +39,7 @@ def test_fetch_stage_exits_1_with_one_line_for_an_unknown_source(tmp_path, capsy
     (tmp_path / "params.yaml").write_text("seed: 1\nfetch:\n  source: ftp\n")
     train, test = tmp_path / "raw" / "train.csv", tmp_path / "raw" / "test.csv"
 
-    status = cli.run(load_stage().main, ["--params", str(tmp_path / "params.yaml"), "--train", str(train), "--test", str(test)])
+    status = cli.run(load_stage("fetch").main, ["--params", str(tmp_path / "params.yaml"), "--train", str(train), "--test", str(test)])
 
     assert status == 1
     assert capsys.readouterr().err == "error: fetch.source must be one of 'pypi', 'kaggle', 'url', 'local'; got 'ftp'\n"
@@ -56,7 +49,7 @@ def test_fetch_stage_exits_1_with_one_line_for_an_unknown_source(tmp_path, capsy
 def test_fetch_stage_exits_1_with_one_line_for_an_unknown_key(tmp_path, capsys):
     (tmp_path / "params.yaml").write_text("seed: 1\nfetch:\n  source: pypi\n  cache: x\n")
 
-    status = cli.run(load_stage().main, ["--params", str(tmp_path / "params.yaml"), "--train", str(tmp_path / "a.csv"), "--test", str(tmp_path / "b.csv")])
+    status = cli.run(load_stage("fetch").main, ["--params", str(tmp_path / "params.yaml"), "--train", str(tmp_path / "a.csv"), "--test", str(tmp_path / "b.csv")])
 
     assert status == 1
     assert capsys.readouterr().err == (
@@ -74,7 +67,7 @@ def test_fetch_stage_rewrites_local_pixel_layout_csvs_in_canonical_form(tmp_path
     )
     train, test = tmp_path / "raw" / "train.csv", tmp_path / "raw" / "test.csv"
 
-    status = cli.run(load_stage().main, ["--params", str(tmp_path / "params.yaml"), "--train", str(train), "--test", str(test)])
+    status = cli.run(load_stage("fetch").main, ["--params", str(tmp_path / "params.yaml"), "--train", str(train), "--test", str(test)])
 
     assert status == 0
     assert train.read_bytes() == train_in.read_bytes()

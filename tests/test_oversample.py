@@ -6,6 +6,7 @@ import pytest
 from mnistflow import arrays, params
 from mnistflow.oversample import OversampleParams, oversample
 from synthetic import make_digits
+from stage_scripts import load_stage  # tests/stage_scripts.py
 
 
 def noise_split(counts: list[int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -108,17 +109,6 @@ def test_oversample_params_reject_bad_values_naming_the_key(section, message):
 def test_oversample_params_accept_a_mapping_strategy():
     parsed = params.parse(OversampleParams, {"method": "smote", "sampling_strategy": {3: 100}}, key="oversample")
     assert parsed == OversampleParams(method="smote", sampling_strategy={3: 100}, k_neighbors=5)
-
-
-def load_stage(name: str):
-    import importlib.util
-    import pathlib
-
-    path = pathlib.Path(__file__).resolve().parent.parent / "stages" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_oversample_stage_writes_the_balanced_split_and_counts_before_and_after(tmp_path):

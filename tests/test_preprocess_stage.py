@@ -1,5 +1,4 @@
 """The preprocess stage script, run in-process: outputs on good input, one-line errors on bad input."""
-import importlib.util
 import logging
 import pathlib
 import re
@@ -10,6 +9,7 @@ import yaml
 from synthetic import make_digits
 
 from mnistflow import arrays, cli, mnist_csv
+from stage_scripts import load_stage  # tests/stage_scripts.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HEADER = ",".join(mnist_csv.ROWCOL_HEADER)
@@ -20,17 +20,10 @@ OUTPUTS = {
 }
 
 
-def load_stage():
-    spec = importlib.util.spec_from_file_location("preprocess_stage", ROOT / "stages" / "preprocess.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def stage_run(tmp_path):
     """Write params and CSVs into tmp_path, run the stage; returns (exit status, stderr)."""
-    main = load_stage().main
+    main = load_stage("preprocess").main
     train_csv, test_csv = tmp_path / "raw" / "train.csv", tmp_path / "raw" / "test.csv"
     mnist_csv.write_csv(train_csv, *make_digits(4, seed=1))
     mnist_csv.write_csv(test_csv, *make_digits(2, seed=2))

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import pathlib
@@ -11,6 +10,7 @@ import pytest
 from mnistflow import arrays, params
 from mnistflow.train import TrainParams, epoch_order
 from synthetic import make_digits
+from stage_scripts import load_stage  # tests/stage_scripts.py
 
 TINY = {
     "epochs": 3,
@@ -135,14 +135,6 @@ def test_resume_load_ignores_a_checkpoint_written_for_other_params(tmp_path):
 def test_train_params_reject_bad_values_naming_the_key(section, message):
     with pytest.raises(ValueError, match=message):
         params.parse(TrainParams, section, key="train")
-
-
-def load_stage(name: str):
-    path = pathlib.Path(__file__).resolve().parent.parent / "stages" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def stage_args(tmp_path: pathlib.Path) -> list[str]:
