@@ -3,9 +3,10 @@
     python bench/predict.py [--model models/model.keras] [--csv data/raw/mnist_test.csv] [--export models/export]
 
 Prints two tables, each with a reference measured in the same run:
-1. Throughput on the 10,000-row test CSV (parse + classify, batched, as `predict` does it for more
-   than 100 images: Keras) against the same model called once per image (the unbatched reference),
-   and the numpy engine on the same batch. Target: >= 10,000 images/s.
+1. Throughput on the 10,000-row test CSV: parse + classify, batched, as `predict` does it for more
+   than 100 images (the TensorFlow engine: one graph, BatchNorm folded into the convolutions),
+   against the reference, the Keras model itself in the same batches; and the parts alone, the
+   Keras model called once per image, the numpy engine. Target: >= 10,000 images/s.
 2. Time for one image, from a PNG on disk to its answer, including loading the model from a warm
    file cache: with the numpy engine (what `predict` uses for up to 100 images), with Keras
    (TensorFlow already imported), and with the exported SavedModel (`--export`, if present).
@@ -39,24 +40,37 @@ def timed(function, repeats: int) -> tuple[float, float]:
 
 
 def throughput(model_path: pathlib.Path, csv_path: pathlib.Path, repeats: int) -> list[tuple[str, int, tuple[float, float]]]:
-    model = predict.load_model(model_path)
+    keras_model = predict.load_model(model_path, engine="keras")
+    model = predict.load_model(model_path, engine="tensorflow")
     images = predict_inputs.read_inputs([csv_path]).stacked()
-    predict.classify(model, images[:predict.BATCH_SIZE])  # warm-up: first calls build kernels
+    for warm in (keras_model, model):
+        predict.classify(warm, images[:predict.BATCH_SIZE])  # warm-up: first calls build kernels
     rows = []
+    seconds = timed(lambda: predict.classify(keras_model, images), repeats)
+    rows.append((f"reference: classify only, Keras model (batches of {predict.BATCH_SIZE})", len(images), seconds))
     unbatched = images[:500]
-    seconds = timed(lambda: [predict.classify(model, image[np.newaxis]) for image in unbatched], 1)
-    rows.append(("reference: one model call per image", len(unbatched), seconds))
+    seconds = timed(lambda: [predict.classify(keras_model, image[np.newaxis]) for image in unbatched], 1)
+    rows.append(("classify only, Keras model, one call per image", len(unbatched), seconds))
     seconds = timed(lambda: predict_inputs.read_inputs([csv_path]).stacked(), repeats)
     rows.append(("parse the CSV only (numpy.loadtxt, as predict does)", len(images), seconds))
     seconds = timed(lambda: mnist_csv.read_csv(csv_path, layouts=("rowcol", "pixel")), repeats)
     rows.append(("parse the CSV only (pyarrow, threaded: mnist_csv.read_csv)", len(images), seconds))
     seconds = timed(lambda: predict.classify(model, images), repeats)
-    rows.append((f"classify only, Keras (batches of {predict.BATCH_SIZE})", len(images), seconds))
+    rows.append((f"classify only, TensorFlow engine: BatchNorm folded (batches of {predict.BATCH_SIZE})", len(images), seconds))
     engine = numpy_model.load(model_path)
     seconds = timed(lambda: predict.classify(engine, images), 1)
     rows.append(("classify only, numpy engine", len(images), seconds))
+    seconds = timed(lambda: predict.classify(keras_model, predict_inputs.read_inputs([csv_path]).stacked()), repeats)
+    rows.append(("parse + classify, Keras model", len(images), seconds))
     seconds = timed(lambda: predict.classify(model, predict_inputs.read_inputs([csv_path]).stacked()), repeats)
-    rows.append(("parse + classify (Keras): the predict path", len(images), seconds))
+    rows.append(("**parse + classify, TensorFlow engine: the predict path**", len(images), seconds))
+
+    def whole_command():
+        inputs = predict_inputs.read_inputs([csv_path])
+        return predict.format_predictions(inputs.names, predict.classify(model, inputs.stacked()), "csv")
+
+    seconds = timed(whole_command, repeats)
+    rows.append(("parse + classify + format the CSV answer (the command, model loaded)", len(images), seconds))
     return rows
 
 
@@ -64,7 +78,7 @@ def single_image(model_path: pathlib.Path, export_path: pathlib.Path | None, png
     import tensorflow as tf
 
     def keras_path():
-        model = predict.load_model(model_path)
+        model = predict.load_model(model_path, engine="keras")
         return predict.classify(model, predict_inputs.read_inputs([png]).stacked())
 
     def numpy_path():
@@ -76,7 +90,7 @@ def single_image(model_path: pathlib.Path, export_path: pathlib.Path | None, png
         prepared = digit_image.prepare(digit_image.load_grayscale(png))
         return served.signatures["serving_default"](images=tf.constant(prepared[np.newaxis]))["probabilities"].numpy()
 
-    model = predict.load_model(model_path)
+    model = predict.load_model(model_path, engine="keras")
     keras_path()  # warm the file cache and TensorFlow's one-time set-up
     rows = []
     seconds = timed(lambda: predict.classify(model, predict_inputs.read_inputs([png]).stacked()), repeats)

@@ -161,13 +161,16 @@ def test_python_dash_m_mnistflow_predict_help_runs_without_loading_tensorflow():
 
 @pytest.mark.parametrize(
     ("engine", "images", "expected"),
-    [("auto", 1, "numpy"), ("auto", predict.NUMPY_UP_TO, "numpy"), ("auto", predict.NUMPY_UP_TO + 1, "keras"), ("keras", 1, "keras"), ("numpy", 10_000, "numpy")],
+    [
+        ("auto", 1, "numpy"), ("auto", predict.NUMPY_UP_TO, "numpy"), ("auto", predict.NUMPY_UP_TO + 1, "tensorflow"),
+        ("keras", 1, "keras"), ("tensorflow", 1, "tensorflow"), ("numpy", 10_000, "numpy"),
+    ],
 )
-def test_choose_engine_uses_numpy_for_a_few_images_unless_told(engine, images, expected):
+def test_choose_engine_uses_numpy_for_a_few_images_and_tensorflow_for_many_unless_told(engine, images, expected):
     assert predict.choose_engine(engine, images) == expected
 
 
-def test_predict_asks_for_the_numpy_engine_for_one_image_and_keras_for_many(monkeypatch, tmp_path, capsys):
+def test_predict_asks_for_the_numpy_engine_for_one_image_and_tensorflow_for_many(monkeypatch, tmp_path, capsys):
     engines = []
     monkeypatch.setattr(predict, "load_model", lambda path, engine: engines.append(engine) or CountingModel())
     few = write_csv(tmp_path / "few.csv", 1)
@@ -175,4 +178,4 @@ def test_predict_asks_for_the_numpy_engine_for_one_image_and_keras_for_many(monk
     assert command.main(["predict", str(few), "--model", "m.keras"]) == 0
     assert command.main(["predict", str(many), "--model", "m.keras"]) == 0
     assert command.main(["predict", str(few), "--model", "m.keras", "--engine", "keras"]) == 0
-    assert engines == ["numpy", "keras", "keras"]
+    assert engines == ["numpy", "tensorflow", "keras"]

@@ -32,7 +32,7 @@ def model_path():
 
 @pytest.fixture(scope="session")
 def keras_model(model_path):
-    return predict.load_model(model_path)
+    return predict.load_model(model_path, engine="keras")
 
 
 def as_a_person_would_write_it(image: np.ndarray, rng: np.random.Generator) -> Image.Image:
@@ -105,12 +105,13 @@ def test_export_stage_reports_a_missing_model(tmp_path):
     assert not (tmp_path / "export").exists()
 
 
-def test_numpy_engine_gives_the_keras_model_s_probabilities_on_real_digits(mnist, model_path, keras_model):
-    from mnistflow import numpy_model
+@pytest.mark.parametrize("engine", ["numpy", "tensorflow"])
+def test_folded_engines_give_the_keras_model_s_probabilities_on_real_digits(mnist, model_path, keras_model, engine):
+    from mnistflow import graph_model, numpy_model
 
     images = arrays.to_model_input(mnist["test_images"][:300])
     expected = np.asarray(keras_model(images, training=False))
-    answer = numpy_model.load(model_path)(images)
+    answer = {"numpy": numpy_model, "tensorflow": graph_model}[engine].load(model_path)(images)
     np.testing.assert_allclose(answer, expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(answer.argmax(axis=1), expected.argmax(axis=1))
 
@@ -153,31 +154,53 @@ def every_supported_layer_model(keras, *, global_pool):
     return model
 
 
+@pytest.mark.parametrize("engine", ["numpy", "tensorflow"])
 @pytest.mark.parametrize("global_pool", [False, True])
-def test_numpy_engine_matches_keras_on_every_layer_it_supports(mnist, tmp_path, global_pool):
+def test_folded_engines_match_keras_on_every_layer_they_support(mnist, tmp_path, global_pool, engine):
     import keras
 
-    from mnistflow import numpy_model
+    from mnistflow import graph_model, numpy_model
 
     model = every_supported_layer_model(keras, global_pool=global_pool)
     model.save(tmp_path / "m.keras")
     images = arrays.to_model_input(mnist["test_images"][:64])
-    np.testing.assert_allclose(numpy_model.load(tmp_path / "m.keras")(images), np.asarray(model(images, training=False)), rtol=1e-4, atol=1e-5)
+    answer = {"numpy": numpy_model, "tensorflow": graph_model}[engine].load(tmp_path / "m.keras")(images)
+    np.testing.assert_allclose(answer, np.asarray(model(images, training=False)), rtol=1e-4, atol=1e-5)
 
 
-def test_numpy_engine_refuses_a_layer_it_does_not_know_and_predict_falls_back_to_keras(tmp_path):
+def test_tensorflow_engine_runs_a_mixed_bfloat16_model_in_bfloat16_with_batch_norm_folded(mnist, tmp_path):
+    from mnistflow import graph_model
+    from mnistflow.model import ArchitectureParams, AugmentParams, build_model
+
+    mixed = build_model(ArchitectureParams(), AugmentParams(rotation=0, zoom=0, translation=0), mixed_precision=True)
+    rng = np.random.default_rng(5)  # moving statistics far from BatchNorm's initial 0 and 1, so folding matters
+    mixed.set_weights([rng.uniform(0.5, 2, w.shape) if "variance" in v.path else w + rng.normal(0, 0.1, w.shape) for v, w in zip(mixed.weights, mixed.get_weights())])
+    mixed.save(tmp_path / "mixed.keras")
+    engine = graph_model.load(tmp_path / "mixed.keras")
+    assert [(op.kind, op.compute) for op in engine.ops if op.kind in ("conv", "dense", "affine")] == [("conv", "bfloat16")] * 4 + [("dense", "bfloat16"), ("dense", "float32")]
+    images = arrays.to_model_input(mnist["test_images"][:256])
+    expected = np.asarray(mixed(images, training=False))
+    answer = engine(images)
+    assert answer.dtype == np.float32 and np.allclose(answer.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(answer, expected, atol=0.03)  # both round to bfloat16, at different points
+    assert (answer.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.95
+
+
+@pytest.mark.parametrize("engine", ["numpy", "tensorflow"])
+def test_folded_engines_refuse_a_layer_they_do_not_know_and_predict_falls_back_to_keras(tmp_path, engine):
     import keras
 
-    from mnistflow import numpy_model
+    from mnistflow import folded, graph_model, numpy_model
 
     inputs = keras.Input((28, 28, 1))
     x = keras.layers.Flatten()(inputs)
     x = keras.layers.LayerNormalization()(x)
     keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x)).save(tmp_path / "m.keras")
-    with pytest.raises(numpy_model.Unsupported, match=r"layer type LayerNormalization"):
-        numpy_model.load(tmp_path / "m.keras")
-    fallback = predict.load_model(tmp_path / "m.keras", engine="numpy")
-    assert not isinstance(fallback, numpy_model.NumpyModel) and fallback(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)
+    module = {"numpy": numpy_model, "tensorflow": graph_model}[engine]
+    with pytest.raises(folded.Unsupported, match=r"layer type LayerNormalization"):
+        module.load(tmp_path / "m.keras")
+    fallback = predict.load_model(tmp_path / "m.keras", engine=engine)
+    assert type(fallback).__name__ == "_KerasModel" and fallback(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)
 
 
 def test_numpy_engine_refuses_a_model_with_a_branch(tmp_path):

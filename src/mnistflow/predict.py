@@ -4,9 +4,11 @@
     python -m mnistflow predict data/raw/mnist_test.csv --format csv > predictions.csv
 
 For each input it prints the predicted digit, its probability, the runner-up and its probability.
-A few images (up to `NUMPY_UP_TO`) are classified by `numpy_model`, which runs the saved CNN with
-numpy and needs no TensorFlow (a second instead of several); more go through Keras, which is faster
-per image in batches (`--engine` overrides the choice).
+Three engines run the model. A few images (up to `NUMPY_UP_TO`) go to `numpy_model`, which needs
+no TensorFlow (a second instead of several); more go to `graph_model`, one TensorFlow graph with
+BatchNorm folded into the convolutions (the fastest per image in batches); `keras` calls the
+Keras model itself. `--engine` overrides the choice; a model with a layer the numpy or TensorFlow
+engine does not know runs with Keras.
 An input that cannot be used (unreadable, not an image, no ink, a bad CSV row) gets one line on
 stderr; the others are still classified, and the exit status is 1. How inputs are read and
 prepared: `predict_inputs`, `digit_image`.
@@ -28,14 +30,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mnistflow import arrays, atomic, numpy_model, predict_inputs
+from mnistflow import arrays, atomic, folded, predict_inputs
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "models/model.keras"
 BATCH_SIZE = 2048  # images per model call: large enough to keep the cores busy, small enough for memory
 FORMATS = ("table", "json", "csv")
-ENGINES = ("auto", "keras", "numpy")
+ENGINES = ("auto", "tensorflow", "keras", "numpy")
 EAGER_UP_TO = 64  # images; a Keras call on fewer skips tracing the graph
 NUMPY_UP_TO = 100  # images; beyond this, importing TensorFlow (seconds) pays for itself in speed
 COLUMNS = ("input", "digit", "probability", "runner_up", "runner_up_probability")
@@ -47,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     parser.add_argument(
         "--engine", choices=ENGINES, default="auto",
-        help=f"run the model with Keras, or with numpy (no TensorFlow import); auto: numpy up to {NUMPY_UP_TO} images (default: auto)",
+        help=f"run the model as a folded TensorFlow graph, with Keras itself, or with numpy (no TensorFlow import); "
+        f"auto: numpy up to {NUMPY_UP_TO} images, tensorflow beyond (default: auto)",
     )
     parser.add_argument("--save-prepared", metavar="DIR", help="write the 28x28 PNG the model saw for each input into DIR")
 
@@ -70,30 +73,39 @@ def run(args: argparse.Namespace) -> int:
 
 
 def choose_engine(engine: str, images: int) -> str:
-    """'auto' becomes 'numpy' for a few images (no TensorFlow import), 'keras' for many."""
+    """'auto' becomes 'numpy' for a few images (no TensorFlow import), 'tensorflow' for many."""
     if engine == "auto":
-        return "numpy" if images <= NUMPY_UP_TO else "keras"
+        return "numpy" if images <= NUMPY_UP_TO else "tensorflow"
     return engine
 
 
-def load_model(path: str | pathlib.Path, *, engine: str = "keras") -> Any:
+def load_model(path: str | pathlib.Path, *, engine: str = "tensorflow") -> Any:
     """Load a model that takes (N, 28, 28, 1) and returns (N, 10) probabilities, callable as model(x, training=False).
 
-    engine 'numpy' falls back to Keras when `numpy_model` does not support a layer the model uses.
+    engines 'numpy' and 'tensorflow' fall back to Keras when `folded` does not support a layer the model uses.
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such model file; train one first (dvc repro train) or pass --model PATH")
     if not zipfile.is_zipfile(path):  # Keras would call it "File not found", which misleads
         raise ValueError(f"{path}: not a Keras model (a .keras file is a zip archive); pass --model PATH to one the train stage wrote")
+    if engine not in ENGINES[1:]:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES[1:])}; got {engine!r}")
     model = None
-    if engine == "numpy":
+    if engine in ("numpy", "tensorflow"):
         try:
-            model = numpy_model.load(path)
-        except numpy_model.Unsupported as error:
-            logger.info("%s: the numpy engine does not support %s; using Keras", path, error)
+            if engine == "numpy":
+                from mnistflow import numpy_model
+
+                model = numpy_model.load(path)
+            else:
+                from mnistflow import graph_model
+
+                model = graph_model.load(path)
+        except folded.Unsupported as error:
+            logger.info("%s: the %s engine does not support %s; using Keras", path, engine, error)
     if model is None:
-        model = _GraphModel(path)
+        model = _KerasModel(path)
     if tuple(model.input_shape[1:]) != (28, 28, 1) or tuple(model.output_shape[1:]) != (10,):
         raise ValueError(
             f"{path}: expected a model from (N, 28, 28, 1) images to (N, 10) probabilities; "
@@ -102,8 +114,8 @@ def load_model(path: str | pathlib.Path, *, engine: str = "keras") -> Any:
     return model
 
 
-class _GraphModel:
-    """A Keras model called through one traced tf.function: batches run several times faster than
+class _KerasModel:
+    """The Keras model called through one traced tf.function: batches run several times faster than
     eager calls (measured in bench/predict.py), and any batch size reuses the same graph. A small
     batch is called eagerly: tracing the graph costs more than it saves there."""
 
