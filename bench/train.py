@@ -43,7 +43,8 @@ REFERENCE = {
 FAST = {
     "oversample.method": "none",  # the bench then trains it on data/prepared/train.npz
     "train.epochs": 2,
-    "train.learning_rate": 0.003,
+    "train.batch_size": 256,
+    "train.learning_rate": 0.006,
     "train.schedule": "one_cycle",
     "train.warmup": 0.2,
     "train.label_smoothing": 0.0,

@@ -130,6 +130,7 @@ def test_resume_load_ignores_a_checkpoint_written_for_other_params(tmp_path):
         ({"schedule": "step"}, r"^train\.schedule must be one of 'none', 'cosine', 'one_cycle', 'plateau'; got 'step'$"),
         ({"label_smoothing": 1.0}, r"^train\.label_smoothing must be in \[0, 1\); got 1\.0$"),
         ({"early_stopping_patience": 0}, r"^train\.early_stopping_patience must be positive; got 0$"),
+        ({"best_by": "test_accuracy"}, r"^train\.best_by must be one of 'val_loss', 'val_accuracy'; got 'test_accuracy'$"),
     ],
 )
 def test_train_params_reject_bad_values_naming_the_key(section, message):
@@ -162,3 +163,42 @@ def test_train_stage_rejects_negative_epochs_before_reading_data(tmp_path, capsy
     (tmp_path / "params.yaml").write_text("seed: 1\ntrain:\n  epochs: -3\n")
     assert cli.run(load_stage("train").main, stage_args(tmp_path)) == 1
     assert capsys.readouterr().err == "error: train.epochs must be positive; got -3\n"
+
+
+class WeightsOfEpoch:
+    """Stands in for the model: its weights are the number of the epoch that just ended."""
+
+    def __init__(self):
+        self.epoch, self.stop_training = -1, False
+
+    def get_weights(self):
+        return [self.epoch]
+
+
+@pytest.mark.parametrize(
+    ("monitor", "kept_epoch"),
+    [("val_loss", 2), ("val_accuracy", 1)],  # the lowest loss, the highest accuracy (the first on ties)
+)
+def test_keep_best_keeps_the_epoch_with_the_lowest_loss_or_the_highest_accuracy(monitor, kept_epoch):
+    from mnistflow.callbacks import KeepBest
+
+    logs = [{"val_loss": 0.60, "val_accuracy": 0.97}, {"val_loss": 0.55, "val_accuracy": 0.99},
+            {"val_loss": 0.52, "val_accuracy": 0.98}, {"val_loss": 0.53, "val_accuracy": 0.99}]
+    keep, model = KeepBest(monitor=monitor), WeightsOfEpoch()
+    keep.set_model(model)
+    for epoch, values in enumerate(logs):
+        model.epoch = epoch
+        keep.on_epoch_end(epoch, dict(values))
+    assert keep.best_epoch == kept_epoch and keep.best_weights == [kept_epoch]
+    assert keep.best_value == logs[kept_epoch][monitor]
+
+
+def test_keep_best_by_val_loss_stops_after_patience_epochs_without_a_lower_loss():
+    from mnistflow.callbacks import KeepBest
+
+    keep, model = KeepBest(patience=2, monitor="val_loss"), WeightsOfEpoch()
+    keep.set_model(model)
+    for epoch, loss in enumerate([0.5, 0.4, 0.45, 0.41]):
+        model.epoch = epoch
+        keep.on_epoch_end(epoch, {"val_loss": loss})
+        assert model.stop_training is (epoch == 3)

@@ -40,19 +40,21 @@ class EpochLog(keras.callbacks.Callback):
 
 
 class KeepBest(keras.callbacks.Callback):
-    """Keep the weights of the epoch with the best `val_accuracy`; stop after `patience` epochs without one.
+    """Keep the weights of the epoch with the best `monitor` (lowest for a loss, else highest); stop
+    after `patience` epochs without a better one.
 
     At the end of training the model holds the best weights (the first best epoch on ties).
     `patience=None` never stops early.
     """
 
-    def __init__(self, patience: int | None = None, monitor: str = "val_accuracy") -> None:
+    def __init__(self, patience: int | None = None, monitor: str = "val_loss") -> None:
         super().__init__()
         if patience is not None and patience < 1:
             raise ValueError(f"patience must be a positive integer or None; got {patience!r}")
         self.patience = patience
         self.monitor = monitor
-        self.best_value = -math.inf
+        self.lower_is_better = monitor.endswith("loss")
+        self.best_value = math.inf if self.lower_is_better else -math.inf
         self.best_epoch = -1
         self.best_weights: list[Any] | None = None
 
@@ -60,7 +62,7 @@ class KeepBest(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is None:
             raise ValueError(f"KeepBest monitors {self.monitor!r}, which is not in the epoch's logs; pass validation data")
-        if value > self.best_value:
+        if (value < self.best_value) if self.lower_is_better else (value > self.best_value):
             self.best_value, self.best_epoch = float(value), epoch
             self.best_weights = self.model.get_weights()
         elif self.patience is not None and epoch - self.best_epoch >= self.patience:

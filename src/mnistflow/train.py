@@ -8,7 +8,8 @@
 `build_and_compile` builds and compiles in one call (so a distribution strategy's scope can wrap
 it); `fit` runs `model.fit` over `batches`; `train_model` wires callbacks, dvclive and resuming.
 
-Best weights by validation accuracy are kept (never by the test set, which training never sees).
+The best weights by validation (`best_by`: val_loss or val_accuracy) are kept, never chosen by the
+test set, which training never sees.
 Every epoch's batch order is a pure function of (seed, epoch), and all other state (weights,
 optimizer slots, the random layers' seeds, the callbacks' counters) lives in variables or in
 `resume.Checkpoint`: so a run resumed after epoch k ends exactly where an uninterrupted one does.
@@ -37,7 +38,7 @@ ONE_CYCLE_END = 1e-4  # ... and anneals to learning_rate * 1e-4 (Smith's and fas
 class TrainParams:
     """The `train` section of params.yaml."""
 
-    epochs: int = dataclasses.field(default=15, metadata=params.check(params.positive))
+    epochs: int = dataclasses.field(default=16, metadata=params.check(params.positive))
     batch_size: int = dataclasses.field(default=128, metadata=params.check(params.positive))
     optimizer: Literal["adam", "adamw"] = "adamw"
     learning_rate: float = dataclasses.field(default=2e-3, metadata=params.check(params.positive))
@@ -48,6 +49,9 @@ class TrainParams:
     plateau_patience: int = dataclasses.field(default=2, metadata=params.check(params.positive))
     label_smoothing: float = dataclasses.field(default=0.1, metadata=params.check(params.between(0, 1, high_open=True)))
     early_stopping_patience: int | None = dataclasses.field(default=None, metadata=params.check(params.positive))
+    # The validation figure that picks the kept weights (and drives early stopping and plateau):
+    # val_loss moves smoothly; val_accuracy on 6,000 images moves in steps of one image (0.017%).
+    best_by: Literal["val_loss", "val_accuracy"] = "val_loss"
     mixed_precision: bool = True  # bfloat16 compute: ~1.5x faster on AMX / AVX-512 BF16 CPUs
     distribution: Distribution = "none"  # none | mirrored | multi_worker (README, "Scale out")
     model: ArchitectureParams = ArchitectureParams()
@@ -176,11 +180,11 @@ def train_model(
 
     steps = steps_per_epoch(len(train[1]), config.batch_size)
     model = build_and_compile(config, steps_per_epoch=steps)
-    keep_best = callbacks.KeepBest(config.early_stopping_patience)
+    keep_best = callbacks.KeepBest(config.early_stopping_patience, monitor=config.best_by)
     plateau = None
     if config.schedule == "plateau":
         plateau = keras.callbacks.ReduceLROnPlateau(
-            monitor="val_accuracy", mode="max", factor=config.plateau_factor, patience=config.plateau_patience,
+            monitor=config.best_by, mode="min" if keep_best.lower_is_better else "max", factor=config.plateau_factor, patience=config.plateau_patience,
             min_lr=config.learning_rate * 1e-3, verbose=0,
         )
     state = resume.load(checkpoint_path, fingerprint=fingerprint)
@@ -204,9 +208,11 @@ def train_model(
     fit(model, train, validation, config=config, seed=seed, callbacks=chain, initial_epoch=initial_epoch)
     if keep_best.best_weights is not None:
         model.set_weights(keep_best.best_weights)
+    best = checkpoint.history[keep_best.best_epoch] if checkpoint.history and keep_best.best_epoch >= 0 else {}
     summary = {
         "train_seconds": round(sum(epoch.get("epoch_seconds", 0.0) for epoch in checkpoint.history), 2),
-        "best_val_accuracy": keep_best.best_value,
+        "best_val_accuracy": best.get("val_accuracy", math.nan),
+        "best_val_loss": best.get("val_loss", math.nan),
         "best_epoch": keep_best.best_epoch + 1,
         "epochs_run": len(checkpoint.history),
     }
