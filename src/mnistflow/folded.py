@@ -6,7 +6,7 @@ At inference a BatchNormalization after a convolution is a fixed per-channel aff
 Rescaling before the first convolution is a fixed scalar one: both can be multiplied into the
 convolution's kernel and bias, so the forward pass is convolution + bias + ReLU, pooling, dense.
 That is fewer passes over memory, and it is the pattern oneDNN fuses into one kernel: the
-TensorFlow engine (`graph_model`) runs the default model about 1.7x faster than Keras does
+TensorFlow engine (`graph_model`) runs the default model about 1.8x faster than Keras does
 (bench/predict.py). The numpy engine (`numpy_model`) runs the same operations.
 
 Reading needs no TensorFlow: a `.keras` file is a zip of `config.json` (the layers) and

@@ -5,7 +5,7 @@
 
 Keras runs every layer of the saved model at inference, BatchNormalization and Rescaling included.
 `folded` multiplies those into the convolutions' kernels, which leaves convolution + bias + ReLU:
-the pattern oneDNN fuses into one kernel. On the default model that is about 1.7x Keras's
+the pattern oneDNN fuses into one kernel. On the default model that is about 1.8x Keras's
 throughput (bench/predict.py). Each operation computes in its layer's precision: bfloat16 for a
 mixed_bfloat16 layer (as Keras does; the folded kernels are rounded to bfloat16 once, where Keras
 rounds after each layer, so probabilities differ from Keras's by up to about 1e-2), float32 otherwise.
@@ -17,9 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mnistflow import folded
-
-SIDE = 28
+from mnistflow import arrays, folded
 
 
 class GraphModel:
@@ -38,8 +36,8 @@ class GraphModel:
                 x = function(tf.cast(x, dtype))  # a no-op between operations of one precision
             return tf.cast(x, tf.float32)
 
-        self._call = tf.function(forward, input_signature=[tf.TensorSpec((None, SIDE, SIDE, 1), tf.float32)])
-        self.output_shape = (None,) + tuple(self._call(np.zeros((1, SIDE, SIDE, 1), np.float32)).shape[1:])
+        self._call = tf.function(forward, input_signature=[tf.TensorSpec((None, arrays.SIDE, arrays.SIDE, 1), tf.float32)])
+        self.output_shape = (None,) + tuple(self._call(np.zeros((1, arrays.SIDE, arrays.SIDE, 1), np.float32)).shape[1:])
 
     def __call__(self, batch: np.ndarray, training: bool = False) -> np.ndarray:
         if training:

@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mnistflow.folded import Op, Unsupported
+from mnistflow import folded
 
-__all__ = ["NumpyModel", "Unsupported", "load"]
+Unsupported = folded.Unsupported  # raised by load(); callers catch it from here or from folded
 
 CHUNK = 256  # images per forward pass: bounds the intermediate arrays to tens of megabytes
 
@@ -46,16 +46,14 @@ class NumpyModel:
 
 def load(path: str | os.PathLike[str]) -> NumpyModel:
     """Read a .keras file into a NumpyModel, or raise Unsupported (or ValueError for a non-.keras file)."""
-    from mnistflow import folded
-
     ops, input_shape = folded.load(path)
-    model = NumpyModel([(op.layer, _function(op)) for op in ops], input_shape, ())
+    model = NumpyModel([(op.layer, operation(op)) for op in ops], input_shape, ())
     model.output_shape = (None,) + model(np.zeros((1, 28, 28, 1), dtype=np.float32)).shape[1:]
     return model
 
 
-def _function(op: Op) -> Callable[[np.ndarray], np.ndarray]:
-    """The numpy function of one folded operation."""
+def operation(op: folded.Op) -> Callable[[np.ndarray], np.ndarray]:
+    """The numpy function of one operation (folded or not)."""
     if op.kind == "conv":
         return lambda x: _conv2d(x, op.kernel, op.bias, op.strides, op.padding)
     if op.kind == "dense":
@@ -71,7 +69,7 @@ def _function(op: Op) -> Callable[[np.ndarray], np.ndarray]:
         return lambda x: x.reshape(len(x), -1)
     if op.kind == "global_pool":
         return lambda x: x.mean(axis=(1, 2))
-    raise Unsupported(f"operation {op.kind}")
+    raise folded.Unsupported(f"operation {op.kind}")
 
 
 def _activation(name: str) -> Callable[[np.ndarray], np.ndarray]:
