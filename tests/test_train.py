@@ -17,7 +17,7 @@ TINY = {
     "batch_size": 16,
     "learning_rate": 0.01,
     "model": {"blocks": [{"filters": 4, "batch_norm": True, "pool": True, "dropout": 0.1}], "dense_units": 8, "dropout": 0.2},
-    "augment": {"rotation": 10, "zoom": 0.1, "translation": 0.1, "elastic_alpha": 34, "elastic_sigma": 4},
+    "augment": {"rotation": 10, "zoom": 0.1, "translation": 0.1},
 }
 
 
@@ -130,8 +130,6 @@ def test_resume_load_ignores_a_checkpoint_written_for_other_params(tmp_path):
         ({"schedule": "step"}, r"^train\.schedule must be one of 'none', 'cosine', 'one_cycle', 'plateau'; got 'step'$"),
         ({"label_smoothing": 1.0}, r"^train\.label_smoothing must be in \[0, 1\); got 1\.0$"),
         ({"early_stopping_patience": 0}, r"^train\.early_stopping_patience must be positive; got 0$"),
-        ({"augment": {"elastic_alpha": -1}}, r"^train\.augment\.elastic_alpha must be at least 0; got -1$"),
-        ({"augment": {"elastic_sigma": 0}}, r"^train\.augment\.elastic_sigma must be positive; got 0$"),
         ({"best_by": "test_accuracy"}, r"^train\.best_by must be one of 'val_loss', 'val_accuracy'; got 'test_accuracy'$"),
     ],
 )
@@ -204,21 +202,3 @@ def test_keep_best_by_val_loss_stops_after_patience_epochs_without_a_lower_loss(
         model.epoch = epoch
         keep.on_epoch_end(epoch, {"val_loss": loss})
         assert model.stop_training is (epoch == 3)
-
-
-def test_batches_distort_elastically_only_when_asked_and_the_same_way_every_time():
-    from mnistflow import train as training
-    from mnistflow.model import AugmentParams
-
-    images, labels = make_digits(2, seed=4)
-
-    def first_batch(augment):
-        data = training.batches(images, labels, batch_size=8, seed=5, first_epoch=0, epochs=1, augment=augment)
-        return next(iter(data))[0].numpy()
-
-    plain = first_batch(AugmentParams(elastic_alpha=0))
-    order = training.epoch_order(len(labels), seed=5, epoch=0)[:8]
-    np.testing.assert_array_equal(plain, arrays.to_model_input(images[order]))
-    distorted = first_batch(AugmentParams(elastic_alpha=34))
-    assert not np.array_equal(distorted, plain)
-    np.testing.assert_array_equal(distorted, first_batch(AugmentParams(elastic_alpha=34)))

@@ -63,10 +63,6 @@ class AugmentParams:
     rotation: float = dataclasses.field(default=9.0, metadata=params.check(params.between(0, 180)))  # degrees, +-
     zoom: float = dataclasses.field(default=0.08, metadata=params.check(UNIT_INTERVAL))  # fraction, +-
     translation: float = dataclasses.field(default=0.08, metadata=params.check(UNIT_INTERVAL))  # fraction of the side, +-
-    # Elastic distortion (mnistflow.elastic), applied in the input pipeline before the layers above:
-    # the displacement field's scale in pixels (0: off) and its smoothness (Gaussian sigma, pixels).
-    elastic_alpha: float = dataclasses.field(default=0.0, metadata=params.check(params.non_negative))
-    elastic_sigma: float = dataclasses.field(default=4.0, metadata=params.check(params.positive))
 
 
 def feature_map_sides(blocks: tuple[ConvBlock, ...]) -> list[int]:

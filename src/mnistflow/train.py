@@ -111,29 +111,16 @@ def epoch_order(samples: int, *, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(samples)
 
 
-def batches(images: np.ndarray, labels: np.ndarray, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
-            augment: AugmentParams | None = None):
-    """A tf.data pipeline of (float32 images, one-hot labels) batches for epochs first_epoch..epochs-1.
-
-    With `augment.elastic_alpha` > 0 each batch is elastically distorted (`elastic.distort`) with a
-    generator seeded from (seed, epoch, first row of the batch): resuming replays it exactly.
-    """
+def batches(images: np.ndarray, labels: np.ndarray, *, batch_size: int, seed: int, first_epoch: int, epochs: int):
+    """A tf.data pipeline of (float32 images, one-hot labels) batches for epochs first_epoch..epochs-1."""
     import tensorflow as tf
-
-    from mnistflow import elastic
-
-    distorting = augment is not None and augment.elastic_alpha > 0
 
     def generate():
         for epoch in range(first_epoch, epochs):
             order = epoch_order(len(labels), seed=seed, epoch=epoch)
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
-                batch = images[rows]
-                if distorting:
-                    rng = np.random.default_rng([seed, epoch, start])
-                    batch = elastic.distort(batch, alpha=augment.elastic_alpha, sigma=augment.elastic_sigma, rng=rng)
-                yield arrays.to_model_input(batch), one_hot(labels[rows])
+                yield arrays.to_model_input(images[rows]), one_hot(labels[rows])
 
     signature = (
         tf.TensorSpec((None, arrays.SIDE, arrays.SIDE, 1), tf.float32),
@@ -156,8 +143,7 @@ def fit(
     images, labels = train
     if initial_epoch >= config.epochs:
         return
-    data = batches(images, labels, batch_size=config.batch_size, seed=seed, first_epoch=initial_epoch, epochs=config.epochs,
-                   augment=config.augment)
+    data = batches(images, labels, batch_size=config.batch_size, seed=seed, first_epoch=initial_epoch, epochs=config.epochs)
     model.fit(
         data,
         epochs=config.epochs,
