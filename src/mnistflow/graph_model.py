@@ -60,14 +60,13 @@ def _step(tf: Any, op: folded.Op) -> tuple[Any, Any]:
     def constant(values):
         return tf.constant(np.asarray(values, np.float32), dtype=dtype)
 
-    if op.kind == "conv":
+    if op.kind in ("conv", "dense"):
         kernel = constant(op.kernel)
         bias = constant(op.bias if op.bias is not None else np.zeros(op.kernel.shape[-1]))
+    if op.kind == "conv":
         strides, padding = list(op.strides), op.padding.upper()
         return dtype, lambda x: tf.nn.bias_add(tf.nn.conv2d(x, kernel, strides, padding), bias)
     if op.kind == "dense":
-        kernel = constant(op.kernel)
-        bias = constant(op.bias if op.bias is not None else np.zeros(op.kernel.shape[-1]))
         # a 2-D product is the form oneDNN fuses with the bias and ReLU; Dense on a feature map acts on its last axis
         return dtype, lambda x: tf.nn.bias_add(tf.matmul(x, kernel) if x.shape.rank == 2 else tf.tensordot(x, kernel, 1), bias)
     if op.kind == "affine":
