@@ -83,11 +83,20 @@ def feature_map_sides(blocks: tuple[ConvBlock, ...]) -> list[int]:
     return sides
 
 
-def build_model(architecture: ArchitectureParams, augment: AugmentParams, *, mixed_precision: bool = False):
-    """An uncompiled Keras Functional model: float32 (N, 28, 28, 1) raw pixels -> softmax (N, 10)."""
+def build_model(
+    architecture: ArchitectureParams, augment: AugmentParams, *, mixed_precision: bool = False, fused_batch_norm: bool = False,
+):
+    """An uncompiled Keras Functional model: float32 (N, 28, 28, 1) raw pixels -> softmax (N, 10).
+
+    `fused_batch_norm` builds training's BatchNormalization layers (batch_norm.py): same maths and
+    variables, faster training steps. The model to save is built without it (`inference_copy`).
+    """
     import keras  # heavy: imported on first use, not when params are checked
 
     layers = keras.layers
+    batch_normalization = layers.BatchNormalization
+    if fused_batch_norm:
+        from mnistflow.batch_norm import FusedBatchNormalization as batch_normalization
     # bfloat16 compute with float32 weights pays on CPUs with AMX/AVX-512 BF16; the input pipeline
     # (augmentation, rescaling) and the softmax stay float32.
     compute = "mixed_bfloat16" if mixed_precision else "float32"
@@ -107,7 +116,7 @@ def build_model(architecture: ArchitectureParams, augment: AugmentParams, *, mix
             use_bias=not block.batch_norm, dtype=compute, name=f"{name}_conv",  # BN's beta replaces the bias
         )(x)
         if block.batch_norm:
-            x = layers.BatchNormalization(momentum=architecture.batch_norm_momentum, dtype=compute, name=f"{name}_bn")(x)
+            x = batch_normalization(momentum=architecture.batch_norm_momentum, dtype=compute, name=f"{name}_bn")(x)
         x = layers.Activation("relu", dtype=compute, name=f"{name}_relu")(x)
         if block.pool:
             x = layers.MaxPooling2D(2, dtype=compute, name=f"{name}_pool")(x)
@@ -120,9 +129,20 @@ def build_model(architecture: ArchitectureParams, augment: AugmentParams, *, mix
     if architecture.dense_units:
         x = layers.Dense(architecture.dense_units, use_bias=not architecture.dense_batch_norm, dtype=compute, name="dense")(x)
         if architecture.dense_batch_norm:
-            x = layers.BatchNormalization(momentum=architecture.batch_norm_momentum, dtype=compute, name="dense_bn")(x)
+            x = batch_normalization(momentum=architecture.batch_norm_momentum, dtype=compute, name="dense_bn")(x)
         x = layers.Activation("relu", dtype=compute, name="dense_relu")(x)
     if architecture.dropout:
         x = layers.Dropout(architecture.dropout, dtype=compute, name="dropout")(x)
     outputs = layers.Dense(arrays.NUM_CLASSES, activation="softmax", dtype="float32", name="digits")(x)
     return keras.Model(inputs, outputs, name="mnist_cnn")
+
+
+def inference_copy(trained, architecture: ArchitectureParams, augment: AugmentParams, *, mixed_precision: bool = False):
+    """The model to save: `trained`'s weights on plain Keras layers (no fused BatchNorm, no optimizer).
+
+    The .keras file then loads with Keras alone. Both models create the same variables in the same
+    order, so the weights move over one to one.
+    """
+    shipped = build_model(architecture, augment, mixed_precision=mixed_precision)
+    shipped.set_weights(trained.get_weights())
+    return shipped
