@@ -67,16 +67,16 @@ def test_fused_batch_norm_at_inference_uses_the_moving_statistics_like_keras():
 
 def test_inference_copy_has_the_trained_weights_on_plain_keras_layers_and_loads_without_this_package(tmp_path):
     architecture = cnn.ArchitectureParams(blocks=(cnn.ConvBlock(4, batch_norm=True, pool=True),), dense_units=8)
-    augment = cnn.AugmentParams(0, 0, 0)
-    trained = cnn.build_model(architecture, augment, fused_batch_norm=True)
+    trained = cnn.build_model(architecture, cnn.AugmentParams(10, 0.1, 0.1), fused_batch_norm=True)
     assert any(isinstance(layer, FusedBatchNormalization) for layer in trained.layers)
     trained.set_weights([w + np.random.default_rng(4).uniform(0.1, 0.5, w.shape).astype(w.dtype) for w in trained.get_weights()])
     images = np.random.default_rng(5).uniform(0, 255, (3, 28, 28, 1)).astype("float32")
 
-    shipped = cnn.inference_copy(trained, architecture, augment)
+    shipped = cnn.inference_copy(trained, architecture)
     shipped.save(tmp_path / "model.keras")
     loaded = keras.models.load_model(tmp_path / "model.keras", compile=False)  # no custom_objects
 
     assert not any(isinstance(layer, FusedBatchNormalization) for layer in shipped.layers + loaded.layers)
+    assert "augment" in [layer.name for layer in trained.layers] and "augment" not in [layer.name for layer in loaded.layers]
     assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in loaded.layers) == 2
     np.testing.assert_allclose(loaded.predict(images, verbose=0), trained.predict(images, verbose=0), rtol=1e-5, atol=1e-6)

@@ -50,13 +50,13 @@ def test_build_model_takes_raw_pixels_and_returns_float32_probabilities():
     probabilities = np.asarray(model(images, training=False))
     assert probabilities.shape == (3, 10) and probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
-    assert [layer.name for layer in model.layers[1:5]] == ["rotate", "zoom", "translate", "rescale"]
+    assert [layer.name for layer in model.layers[1:3]] == ["augment", "rescale"]  # one RandomAffine for all three
 
 
 def test_build_model_augmentation_changes_training_batches_only():
     model = build_model(ArchitectureParams(blocks=(ConvBlock(4),), dense_units=0), AugmentParams(rotation=0, zoom=0, translation=0.2))
     images = np.random.default_rng(0).uniform(0, 255, (2, 28, 28, 1)).astype(np.float32)
-    augment = model.get_layer("translate")
+    augment = model.get_layer("augment")
     np.testing.assert_array_equal(np.asarray(augment(images, training=False)), images)
     assert not np.array_equal(np.asarray(augment(images, training=True)), images)
 

@@ -2,8 +2,8 @@
 
     model = build_model(ArchitectureParams(), AugmentParams(), mixed_precision=False)
 
-Layout: Input (28, 28, 1) float32 raw pixels -> augmentation (rotation, zoom, translation; active
-only in training) -> Rescaling(1/255) -> conv blocks -> Flatten (or global average pooling) ->
+Layout: Input (28, 28, 1) float32 raw pixels -> augmentation (rotation, zoom, translation in one
+resampling, augment.RandomAffine; active only in training) -> Rescaling(1/255) -> conv blocks -> Flatten (or global average pooling) ->
 optional Dense hidden layer -> Dropout -> Dense(10) softmax in float32. Each conv block is
 Conv2D -> optional BatchNormalization -> ReLU -> optional 2x2 MaxPooling -> optional Dropout; put
 several blocks without pooling in a row for a VGG-style stack.
@@ -102,12 +102,10 @@ def build_model(
     compute = "mixed_bfloat16" if mixed_precision else "float32"
     inputs = keras.Input(shape=(arrays.SIDE, arrays.SIDE, 1), dtype="float32", name="pixels")
     x = inputs
-    if augment.rotation:
-        x = layers.RandomRotation(augment.rotation / 360, fill_mode="constant", name="rotate")(x)
-    if augment.zoom:
-        x = layers.RandomZoom(augment.zoom, fill_mode="constant", name="zoom")(x)
-    if augment.translation:
-        x = layers.RandomTranslation(augment.translation, augment.translation, fill_mode="constant", name="translate")(x)
+    if augment.rotation or augment.zoom or augment.translation:
+        from mnistflow.augment import RandomAffine  # one resampling for all three (augment.py says why)
+
+        x = RandomAffine(augment.rotation, augment.zoom, augment.translation, name="augment")(x)
     x = layers.Rescaling(1 / 255, name="rescale")(x)
     for index, block in enumerate(architecture.blocks):
         name = f"block{index + 1}"
@@ -137,12 +135,14 @@ def build_model(
     return keras.Model(inputs, outputs, name="mnist_cnn")
 
 
-def inference_copy(trained, architecture: ArchitectureParams, augment: AugmentParams, *, mixed_precision: bool = False):
-    """The model to save: `trained`'s weights on plain Keras layers (no fused BatchNorm, no optimizer).
+def inference_copy(trained, architecture: ArchitectureParams, *, mixed_precision: bool = False):
+    """The model to save: `trained`'s weights on plain Keras layers, without augmentation or optimizer.
 
-    The .keras file then loads with Keras alone. Both models create the same variables in the same
-    order, so the weights move over one to one.
+    Augmentation does nothing at inference, and the fused BatchNorm only changes training, so the
+    copy predicts exactly what `trained` does, and its .keras file loads with Keras alone. Both
+    models have the same weights in the same order (the augmentation's seed state is a variable,
+    not a weight), so they move over one to one.
     """
-    shipped = build_model(architecture, augment, mixed_precision=mixed_precision)
+    shipped = build_model(architecture, AugmentParams(rotation=0, zoom=0, translation=0), mixed_precision=mixed_precision)
     shipped.set_weights(trained.get_weights())
     return shipped

@@ -171,7 +171,7 @@ def train_model(
     """Build, (resume,) fit and return the model to save, holding the best weights, plus a summary.
 
     The returned model is `model.inference_copy` of the trained one: plain Keras layers, no
-    optimizer, so the saved .keras file loads without this package.
+    augmentation or optimizer, so the saved .keras file loads without this package.
 
     Logs per-epoch metrics with dvclive into `live_dir` (None: no dvclive files) and checkpoints
     every epoch to `checkpoint_path`, resuming from it when its fingerprint matches (the caller
@@ -211,7 +211,7 @@ def train_model(
     fit(model, train, validation, config=config, seed=seed, callbacks=chain, initial_epoch=initial_epoch)
     if keep_best.best_weights is not None:
         model.set_weights(keep_best.best_weights)
-    model = inference_copy(model, config.model, config.augment, mixed_precision=config.mixed_precision)
+    model = inference_copy(model, config.model, mixed_precision=config.mixed_precision)
     best = checkpoint.history[keep_best.best_epoch] if checkpoint.history and keep_best.best_epoch >= 0 else {}
     summary = {
         "train_seconds": round(sum(epoch.get("epoch_seconds", 0.0) for epoch in checkpoint.history), 2),
