@@ -51,13 +51,6 @@ def between(low: float, high: float, *, low_open: bool = False, high_open: bool 
     return rule
 
 
-def one_of(*choices: Any) -> Rule:
-    def rule(value: Any) -> str | None:
-        return None if value in choices else "one of " + ", ".join(repr(c) for c in choices)
-
-    return rule
-
-
 def load_params(path: str | pathlib.Path = "params.yaml") -> dict[str, Any]:
     """Read the whole params file; it must be a YAML mapping."""
     path = pathlib.Path(path)
