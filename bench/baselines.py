@@ -20,7 +20,8 @@ import time
 import timing  # bench/timing.py
 from joblib.externals import loky
 
-from mnistflow import arrays, baselines, params
+from mnistflow.classical import baselines
+from mnistflow.core import arrays, params
 
 REFERENCE = "sgd"
 

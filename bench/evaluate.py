@@ -17,7 +17,7 @@ import tempfile
 import numpy as np
 from sklearn import metrics as sk_metrics
 
-from mnistflow import curves, evaluate, metrics
+from mnistflow.evaluation import curves, evaluate, metrics
 
 from timing import load_average, median_seconds  # bench/timing.py
 

@@ -21,7 +21,7 @@ import tempfile
 import pandas as pd
 import yaml
 
-from mnistflow import mnist_csv
+from mnistflow.core import mnist_csv
 from mnistflow.fetch import pypi, run
 from mnistflow.fetch.config import FetchParams
 

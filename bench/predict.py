@@ -30,7 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from mnistflow import digit_image, mnist_csv, numpy_model, predict, predict_inputs  # noqa: E402
+from mnistflow.core import mnist_csv  # noqa: E402
+from mnistflow.serving import digit_image, numpy_model, predict, predict_inputs
 from timing import load_average, median_seconds  # noqa: E402  (bench/timing.py)
 
 

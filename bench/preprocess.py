@@ -3,7 +3,7 @@
     python bench/preprocess.py [TRAIN_CSV TEST_CSV] [--repeats 3]
 
 Defaults to data/raw/mnist_{train,test}.csv (run `dvc repro fetch` first). Prints the median wall
-time of (a) mnistflow.mnist_csv.read_csv on both files, (b) the reference measured in the same run,
+time of (a) mnistflow.core.mnist_csv.read_csv on both files, (b) the reference measured in the same run,
 pandas.read_csv with its default C engine on the same files, and (c) the whole stage as DVC runs it
 (`python stages/preprocess.py ...`: interpreter start, imports, both reads, split, .npz, plots),
 with the ratios. The target is (c) under 5 s on 2 cores. The machine's load average is printed too:
@@ -21,7 +21,7 @@ import tempfile
 import pandas as pd
 import yaml
 
-from mnistflow import mnist_csv
+from mnistflow.core import mnist_csv
 
 from timing import load_average, median_seconds  # bench/timing.py
 

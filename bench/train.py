@@ -80,7 +80,7 @@ def set_dotted(section: dict, dotted: dict) -> dict:
 
 def run_one(args: argparse.Namespace) -> dict:
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "src"))
-    from mnistflow import arrays, params
+    from mnistflow.core import arrays, params
 
     section = params.load_params(args.params)["train"]
     section = {"reference": REFERENCE, "default": section, "fast": set_dotted(section, FAST)}[args.one]
@@ -97,7 +97,7 @@ def run_one(args: argparse.Namespace) -> dict:
     import keras
     import tensorflow as tf
 
-    from mnistflow import train as training
+    from mnistflow.training import train as training
 
     config = params.parse(training.TrainParams, section, key="train")
     seed = params.load_seed(args.params)

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import joblib
 
-from mnistflow import arrays, atomic, baselines, cli, params
+from mnistflow.classical import baselines
+from mnistflow.core import arrays, atomic, cli, params
 
 log = logging.getLogger("stages.baseline")
 

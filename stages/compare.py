@@ -16,7 +16,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mnistflow import atomic, baselines, cli, compare, figures, params
+from mnistflow.classical import baselines, compare
+from mnistflow.core import atomic, cli, figures, params
 
 log = logging.getLogger("stages.compare")
 

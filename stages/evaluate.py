@@ -14,7 +14,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from mnistflow import arrays, cli, evaluate, params
+from mnistflow.core import arrays, cli, params
+from mnistflow.evaluation import evaluate
 
 logger = logging.getLogger("evaluate")
 

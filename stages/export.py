@@ -14,7 +14,8 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
-from mnistflow import cli, export
+from mnistflow.core import cli
+from mnistflow.serving import export
 
 logger = logging.getLogger("stages.export")
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mnistflow import cli, params
+from mnistflow.core import cli, params
 from mnistflow.fetch import config, run
 
 

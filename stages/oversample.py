@@ -10,8 +10,8 @@ import argparse
 import logging
 import sys
 
-from mnistflow import arrays, atomic, cli, figures, params
-from mnistflow.oversample import OversampleParams, oversample
+from mnistflow.core import arrays, atomic, cli, figures, params
+from mnistflow.data.oversample import OversampleParams, oversample
 
 log = logging.getLogger("oversample")
 

@@ -10,7 +10,8 @@ import argparse
 import logging
 import sys
 
-from mnistflow import arrays, atomic, cli, figures, mnist_csv, params, preprocess
+from mnistflow.core import arrays, atomic, cli, figures, mnist_csv, params
+from mnistflow.data import preprocess
 
 logger = logging.getLogger("preprocess")
 SAMPLES_PER_DIGIT = 3

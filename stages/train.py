@@ -17,8 +17,9 @@ import os
 import pathlib
 import sys
 
-from mnistflow import arrays, atomic, cli, distribute, params
-from mnistflow.train import TrainParams
+from mnistflow.core import arrays, atomic, cli, params
+from mnistflow.training import distribute
+from mnistflow.training.train import TrainParams
 
 log = logging.getLogger("train")
 
@@ -47,7 +48,7 @@ def main(argv=None) -> None:
     import keras
     import tensorflow as tf
 
-    from mnistflow import resume, train as training
+    from mnistflow.training import resume, train as training
 
     # First: multi_worker sets up TensorFlow's runtime, which must happen before it runs anything.
     strategy = distribute.make_strategy(config.distribution, tf_config=os.environ.get("TF_CONFIG"))

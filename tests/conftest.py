@@ -102,7 +102,7 @@ def project(tmp_path: pathlib.Path) -> Project:
 @pytest.fixture
 def tiny_csvs(tmp_path: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
     """Canonical-format train (30 per digit) and test (10 per digit) CSVs of synthetic digits."""
-    from mnistflow import mnist_csv
+    from mnistflow.core import mnist_csv
 
     directory = tmp_path / "tiny_csv"
     train = directory / "train.csv"

@@ -1,4 +1,4 @@
-"""Train the project's CNN (mnistflow.train) under `train.distribution`; run by tests/test_distribute.py.
+"""Train the project's CNN (mnistflow.training.train) under `train.distribution`; run by tests/test_distribute.py.
 
     python tests/distributed_run.py --kind mirrored --logical-cpus 2 --params p.yaml \
         --train train.npz --val val.npz --model m.keras --checkpoint ckpt.npz
@@ -25,7 +25,8 @@ def main() -> None:
     import keras
     import tensorflow as tf
 
-    from mnistflow import arrays, distribute, params, train as training
+    from mnistflow.core import arrays, params
+    from mnistflow.training import distribute, train as training
 
     devices = None
     if args.logical_cpus:  # before TensorFlow starts its runtime

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mnistflow import arrays
+from mnistflow.core import arrays
 
 
 def test_save_then_load_split_round_trips(tmp_path):

@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from mnistflow import atomic
+from mnistflow.core import atomic
 
 
 def test_atomic_path_leaves_the_old_file_when_the_block_fails(tmp_path):

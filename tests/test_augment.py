@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from mnistflow.augment import RandomAffine
+from mnistflow.training.augment import RandomAffine
 from synthetic import make_digits
 
 SIDE = 28

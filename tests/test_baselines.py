@@ -8,7 +8,8 @@ import pytest
 import threadpoolctl
 from sklearn import base, decomposition, model_selection, preprocessing
 
-from mnistflow import baselines, params
+from mnistflow.classical import baselines
+from mnistflow.core import params
 from synthetic import make_digits
 from stage_scripts import load_stage  # tests/stage_scripts.py
 
@@ -143,7 +144,7 @@ def test_cross_validate_returns_mean_and_spread_of_accuracy_over_shuffled_strati
 
 
 def test_baseline_stage_rejects_an_unknown_name_with_one_line_and_exit_status_1(tmp_path, capsys):
-    from mnistflow import cli
+    from mnistflow.core import cli
 
     stage = load_stage("baseline")
     argv = ["--params", str(ROOT / "params.yaml"), "--name", "svm", "--train", "t.npz", "--test", "t.npz",
@@ -159,7 +160,7 @@ def test_baseline_stage_writes_a_loadable_model_and_its_metrics(tmp_path):
     import joblib
     import json
 
-    from mnistflow import arrays, cli
+    from mnistflow.core import arrays, cli
 
     train, test = make_digits(6, seed=3), make_digits(2, seed=4)
     arrays.save_split(tmp_path / "train.npz", *train)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnistflow import model as cnn
-from mnistflow.batch_norm import FusedBatchNormalization
+from mnistflow.training import model as cnn
+from mnistflow.training.batch_norm import FusedBatchNormalization
 
 
 def _pair(shape, **kwargs):

@@ -5,7 +5,8 @@ import pathlib
 
 import pytest
 
-from mnistflow import cli, compare
+from mnistflow.classical import compare
+from mnistflow.core import cli
 from stage_scripts import load_stage  # tests/stage_scripts.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mnistflow import curves
+from mnistflow.evaluation import curves
 
 # The same 3-class, 8-image example as test_metrics.py.
 LABELS = np.array([0, 0, 0, 1, 1, 1, 2, 2])

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import yaml
 
-from mnistflow import arrays, distribute
+from mnistflow.core import arrays
+from mnistflow.training import distribute
 from synthetic import make_digits
 from stage_scripts import load_stage  # tests/stage_scripts.py
 
@@ -45,7 +46,8 @@ def digits(tmp_path_factory):
     """Tiny splits and params on disk, the test split, and the single-device model's test accuracy."""
     import keras
 
-    from mnistflow import params, train as training
+    from mnistflow.core import params
+    from mnistflow.training import train as training
 
     directory = tmp_path_factory.mktemp("digits")
     arrays.save_split(directory / "train.npz", *make_digits(20, seed=1))
@@ -182,7 +184,7 @@ def test_train_stage_multi_worker_without_tf_config_fails_in_one_line_before_imp
     digits, tmp_path, capsys, monkeypatch
 ):
     
-    from mnistflow import cli
+    from mnistflow.core import cli
 
     directory, _, _ = digits
     monkeypatch.delenv("TF_CONFIG", raising=False)

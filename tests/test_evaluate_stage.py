@@ -12,7 +12,7 @@ import yaml
 from PIL import Image
 from synthetic import make_digits
 
-from mnistflow import arrays, cli
+from mnistflow.core import arrays, cli
 from stage_scripts import load_stage  # tests/stage_scripts.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -239,7 +239,7 @@ def test_evaluate_stage_names_a_bad_evaluate_param(workdir, capsys):
 def test_write_outputs_leaves_old_outputs_untouched_when_a_figure_fails_to_save(evaluated, tmp_path, monkeypatch):
     import shutil
 
-    from mnistflow import evaluate
+    from mnistflow.evaluation import evaluate
 
     shutil.copytree(evaluated, tmp_path, dirs_exist_ok=True)
     monkeypatch.chdir(tmp_path)

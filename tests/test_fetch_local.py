@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnistflow import canonical, mnist_csv
+from mnistflow.core import mnist_csv
+from mnistflow.fetch import canonical
 from mnistflow.fetch import config, data, local, run
 
 IMAGES = np.arange(3 * 784, dtype=np.int64).reshape(3, 28, 28).astype(np.uint8)

@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from mnistflow import cli, mnist_csv, params
+from mnistflow.core import cli, mnist_csv, params
 from mnistflow.fetch import config
 from stage_scripts import load_stage  # tests/stage_scripts.py
 

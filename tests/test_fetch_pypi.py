@@ -12,7 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from mnistflow import canonical
+from mnistflow.fetch import canonical
 from mnistflow.fetch import data, pypi
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

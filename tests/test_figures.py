@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnistflow import figures
+from mnistflow.core import figures
 
 
 def test_class_counts_chart_saves_a_png_of_the_expected_size(tmp_path):

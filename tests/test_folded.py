@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mnistflow import folded, numpy_model
+from mnistflow.serving import folded, numpy_model
 
 
 def run(ops, x):

@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mnistflow import metrics
+from mnistflow.evaluation import metrics
 
 # 3 classes, 8 images. Predictions (argmax): 0 0 0 1 1 0 0 1 -> class 2 is never predicted.
 LABELS = np.array([0, 0, 0, 1, 1, 1, 2, 2])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mnistflow import mnist_csv
+from mnistflow.core import mnist_csv
 
 HEADER = ",".join(mnist_csv.ROWCOL_HEADER)
 

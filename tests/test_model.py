@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnistflow import params
-from mnistflow.model import ArchitectureParams, AugmentParams, ConvBlock, build_model, feature_map_sides
-from mnistflow.train import TrainParams
+from mnistflow.core import params
+from mnistflow.training.model import ArchitectureParams, AugmentParams, ConvBlock, build_model, feature_map_sides
+from mnistflow.training.train import TrainParams
 
 # The notebooks' architectures, as they appear in the README's params examples.
 NOTEBOOK_ONE_BLOCK = {"blocks": [{"filters": 32, "kernel_size": 3, "padding": "valid", "pool": True, "dropout": 0.25}], "dense_units": 0, "dropout": 0}

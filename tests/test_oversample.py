@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnistflow import arrays, params
-from mnistflow.oversample import OversampleParams, oversample
+from mnistflow.core import arrays, params
+from mnistflow.data.oversample import OversampleParams, oversample
 from synthetic import make_digits
 from stage_scripts import load_stage  # tests/stage_scripts.py
 
@@ -112,7 +112,7 @@ def test_oversample_params_accept_a_mapping_strategy():
 
 
 def test_oversample_stage_writes_the_balanced_split_and_counts_before_and_after(tmp_path):
-    from mnistflow import cli
+    from mnistflow.core import cli
 
     images, labels = noise_split([5, 3, 4])
     arrays.save_split(tmp_path / "train.npz", images, labels)
@@ -131,7 +131,7 @@ def test_oversample_stage_writes_the_balanced_split_and_counts_before_and_after(
 
 
 def test_oversample_stage_reports_a_missing_prepared_split_on_one_line(tmp_path, capsys):
-    from mnistflow import cli
+    from mnistflow.core import cli
 
     (tmp_path / "params.yaml").write_text("seed: 1\noversample: {}\n")
     stage = load_stage("oversample")

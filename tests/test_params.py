@@ -5,7 +5,7 @@ from typing import Literal
 
 import pytest
 
-from mnistflow import params
+from mnistflow.core import params
 
 
 @dataclasses.dataclass(frozen=True)

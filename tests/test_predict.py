@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from mnistflow import __main__ as command
-from mnistflow import mnist_csv, predict
+from mnistflow.core import mnist_csv
+from mnistflow.serving import predict
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -1,7 +1,8 @@
 import numpy as np
 from PIL import Image
 
-from mnistflow import mnist_csv, predict_inputs
+from mnistflow.core import mnist_csv
+from mnistflow.serving import predict_inputs
 
 PIXEL_HEADER = ",".join(f"pixel{i}" for i in range(784))
 

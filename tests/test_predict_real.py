@@ -12,7 +12,8 @@ from PIL import Image
 
 import real_mnist
 from mnistflow import __main__ as command
-from mnistflow import arrays, predict
+from mnistflow.core import arrays
+from mnistflow.serving import predict
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SAMPLE = 200
@@ -60,7 +61,7 @@ def test_predict_classifies_resized_inverted_shifted_padded_test_digits_like_the
 
 
 def test_predict_on_a_test_csv_gives_the_model_s_own_answers(mnist, model_path, keras_model, tmp_path, capsys):
-    from mnistflow import mnist_csv
+    from mnistflow.core import mnist_csv
 
     images, labels = mnist["test_images"][:50], mnist["test_labels"][:50]
     mnist_csv.write_csv(tmp_path / "test.csv", images, labels)
@@ -107,7 +108,7 @@ def test_export_stage_reports_a_missing_model(tmp_path):
 
 @pytest.mark.parametrize("engine", ["numpy", "tensorflow"])
 def test_folded_engines_give_the_keras_model_s_probabilities_on_real_digits(mnist, model_path, keras_model, engine):
-    from mnistflow import graph_model, numpy_model
+    from mnistflow.serving import graph_model, numpy_model
 
     images = arrays.to_model_input(mnist["test_images"][:300])
     expected = np.asarray(keras_model(images, training=False))
@@ -117,8 +118,8 @@ def test_folded_engines_give_the_keras_model_s_probabilities_on_real_digits(mnis
 
 
 def test_numpy_engine_runs_a_mixed_bfloat16_model_in_float32_as_its_float32_twin_would(mnist, tmp_path):
-    from mnistflow import numpy_model
-    from mnistflow.model import ArchitectureParams, AugmentParams, build_model
+    from mnistflow.serving import numpy_model
+    from mnistflow.training.model import ArchitectureParams, AugmentParams, build_model
 
     no_augment = AugmentParams(rotation=0, zoom=0, translation=0)
     mixed = build_model(ArchitectureParams(), no_augment, mixed_precision=True)
@@ -159,7 +160,7 @@ def every_supported_layer_model(keras, *, global_pool):
 def test_folded_engines_match_keras_on_every_layer_they_support(mnist, tmp_path, global_pool, engine):
     import keras
 
-    from mnistflow import graph_model, numpy_model
+    from mnistflow.serving import graph_model, numpy_model
 
     model = every_supported_layer_model(keras, global_pool=global_pool)
     model.save(tmp_path / "m.keras")
@@ -169,8 +170,8 @@ def test_folded_engines_match_keras_on_every_layer_they_support(mnist, tmp_path,
 
 
 def test_tensorflow_engine_runs_a_mixed_bfloat16_model_in_bfloat16_with_batch_norm_folded(mnist, tmp_path):
-    from mnistflow import graph_model
-    from mnistflow.model import ArchitectureParams, AugmentParams, build_model
+    from mnistflow.serving import graph_model
+    from mnistflow.training.model import ArchitectureParams, AugmentParams, build_model
 
     mixed = build_model(ArchitectureParams(), AugmentParams(rotation=0, zoom=0, translation=0), mixed_precision=True)
     rng = np.random.default_rng(5)  # moving statistics far from BatchNorm's initial 0 and 1, so folding matters
@@ -190,7 +191,7 @@ def test_tensorflow_engine_runs_a_mixed_bfloat16_model_in_bfloat16_with_batch_no
 def test_folded_engines_refuse_a_layer_they_do_not_know_and_predict_falls_back_to_keras(tmp_path, engine):
     import keras
 
-    from mnistflow import folded, graph_model, numpy_model
+    from mnistflow.serving import folded, graph_model, numpy_model
 
     inputs = keras.Input((28, 28, 1))
     x = keras.layers.Flatten()(inputs)
@@ -206,7 +207,7 @@ def test_folded_engines_refuse_a_layer_they_do_not_know_and_predict_falls_back_t
 def test_numpy_engine_refuses_a_model_with_a_branch(tmp_path):
     import keras
 
-    from mnistflow import numpy_model
+    from mnistflow.serving import numpy_model
 
     inputs = keras.Input((28, 28, 1))
     flat = keras.layers.Flatten()(inputs)
@@ -234,7 +235,7 @@ def test_dvc_repro_export_writes_the_savedmodel_and_locks_the_stage(project, mod
 def test_numpy_engine_refuses_a_model_whose_output_is_not_its_last_layer(tmp_path):
     import keras
 
-    from mnistflow import numpy_model
+    from mnistflow.serving import numpy_model
 
     inputs = keras.Input((28, 28, 1))
     first = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from mnistflow import params, preprocess
+from mnistflow.core import params
+from mnistflow.data import preprocess
 
 
 def parse(mapping):

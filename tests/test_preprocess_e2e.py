@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from mnistflow import arrays
+from mnistflow.core import arrays
 
 
 @pytest.mark.e2e

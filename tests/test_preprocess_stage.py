@@ -8,7 +8,7 @@ import pytest
 import yaml
 from synthetic import make_digits
 
-from mnistflow import arrays, cli, mnist_csv
+from mnistflow.core import arrays, cli, mnist_csv
 from stage_scripts import load_stage  # tests/stage_scripts.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

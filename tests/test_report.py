@@ -1,6 +1,6 @@
 import pytest
 
-from mnistflow import report
+from mnistflow.evaluation import report
 
 METRICS_DIFF = {
     "metrics/evaluate.json": {
@@ -70,7 +70,7 @@ def test_render_says_when_no_param_changed_and_leaves_out_a_missing_comparison()
 
 
 def test_report_fails_in_one_line_for_an_unknown_base_revision(tmp_path, monkeypatch, capsys):
-    from mnistflow import cli
+    from mnistflow.core import cli
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "fake-bin").mkdir()
@@ -107,4 +107,4 @@ def test_pr_report_workflow_template_stays_a_thin_wrapper_around_make_report():
     assert "cml comment create report.md" in commands
     assert "dvc exp run $SMALL_PARAMS" in commands
     report_target = (root / "Makefile").read_text().split("\nreport:")[1].split("\n\n")[0]
-    assert "python -m mnistflow.report --base $(BASE) --out $(REPORT) --plots-dir $(PLOTS_DIR)" in report_target
+    assert "python -m mnistflow.evaluation.report --base $(BASE) --out $(REPORT) --plots-dir $(PLOTS_DIR)" in report_target

@@ -40,7 +40,7 @@ def needs(*stages: str) -> None:
 def pipeline(tmp_path_factory) -> Project:
     """A temporary git + DVC copy of this checkout, the whole pipeline reproduced on tiny CSVs and committed."""
     needs("fetch", "preprocess", "train")
-    from mnistflow import mnist_csv
+    from mnistflow.core import mnist_csv
 
     base = tmp_path_factory.mktemp("scale")
     mnist_csv.write_csv(base / "csv" / "train.csv", *make_digits(30, seed=1))

@@ -7,8 +7,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from mnistflow import arrays, params
-from mnistflow.train import TrainParams, epoch_order
+from mnistflow.core import arrays, params
+from mnistflow.training.train import TrainParams, epoch_order
 from synthetic import make_digits
 from stage_scripts import load_stage  # tests/stage_scripts.py
 
@@ -30,8 +30,8 @@ def train_tiny(tmp_path: pathlib.Path, name: str, *, section=TINY, train=None, i
     import keras
     import tensorflow as tf
 
-    from mnistflow import resume
-    from mnistflow import train as training
+    from mnistflow.training import resume
+    from mnistflow.training import train as training
 
     config = params.parse(TrainParams, section, key="train")
     if interrupt_after is not None:
@@ -115,7 +115,7 @@ def test_train_model_resumed_after_an_interruption_ends_exactly_like_an_uninterr
 
 
 def test_resume_load_ignores_a_checkpoint_written_for_other_params(tmp_path):
-    from mnistflow import resume
+    from mnistflow.training import resume
 
     np.savez(tmp_path / "checkpoint.npz", record=np.array(json.dumps({"fingerprint": "old"})))
     assert resume.load(tmp_path / "checkpoint.npz", fingerprint="new") is None
@@ -147,7 +147,7 @@ def stage_args(tmp_path: pathlib.Path) -> list[str]:
 
 
 def test_train_stage_fails_before_training_when_the_prepared_split_is_missing(tmp_path, capsys):
-    from mnistflow import cli
+    from mnistflow.core import cli
 
     (tmp_path / "params.yaml").write_text("seed: 1\ntrain: {}\n")
     arrays.save_split(tmp_path / "balanced" / "train.npz", *make_digits(1, seed=0))
@@ -158,7 +158,7 @@ def test_train_stage_fails_before_training_when_the_prepared_split_is_missing(tm
 
 
 def test_train_stage_rejects_negative_epochs_before_reading_data(tmp_path, capsys):
-    from mnistflow import cli
+    from mnistflow.core import cli
 
     (tmp_path / "params.yaml").write_text("seed: 1\ntrain:\n  epochs: -3\n")
     assert cli.run(load_stage("train").main, stage_args(tmp_path)) == 1
@@ -180,7 +180,7 @@ class WeightsOfEpoch:
     [("val_loss", 2), ("val_accuracy", 1)],  # the lowest loss, the highest accuracy (the first on ties)
 )
 def test_keep_best_keeps_the_epoch_with_the_lowest_loss_or_the_highest_accuracy(monitor, kept_epoch):
-    from mnistflow.callbacks import KeepBest
+    from mnistflow.training.callbacks import KeepBest
 
     logs = [{"val_loss": 0.60, "val_accuracy": 0.97}, {"val_loss": 0.55, "val_accuracy": 0.99},
             {"val_loss": 0.52, "val_accuracy": 0.98}, {"val_loss": 0.53, "val_accuracy": 0.99}]
@@ -194,7 +194,7 @@ def test_keep_best_keeps_the_epoch_with_the_lowest_loss_or_the_highest_accuracy(
 
 
 def test_keep_best_by_val_loss_stops_after_patience_epochs_without_a_lower_loss():
-    from mnistflow.callbacks import KeepBest
+    from mnistflow.training.callbacks import KeepBest
 
     keep, model = KeepBest(patience=2, monitor="val_loss"), WeightsOfEpoch()
     keep.set_model(model)

@@ -13,7 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from mnistflow import cli, predict
+from mnistflow.core import cli
+from mnistflow.serving import predict
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """Typed params of the `fetch` section of params.yaml, one nested object per source.
 
-Every key is documented in params.yaml and README.md ("Data sources"); `mnistflow.params.parse`
+Every key is documented in params.yaml and README.md ("Data sources"); `mnistflow.core.params.parse`
 rejects unknown keys, wrong types and out-of-range values, naming the key.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from mnistflow import params
+from mnistflow.core import params
 
 IDX_FILES = (
     "train-images-idx3-ubyte.gz",

@@ -1,7 +1,7 @@
 """What every source hands back, and the checks it must pass before anything is written.
 
 `validate` checks dtypes, shapes and value ranges, and, when the full data set is expected, that
-the arrays are byte-identical to the canonical MNIST (`mnistflow.canonical`), so every source
+the arrays are byte-identical to the canonical MNIST (`mnistflow.fetch.canonical`), so every source
 yields the same CSVs.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mnistflow import canonical
+from mnistflow.fetch import canonical
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import logging
 import os
 import pathlib
 
-from mnistflow import mnist_csv
+from mnistflow.core import mnist_csv
 from mnistflow.fetch import config, data
 
 logger = logging.getLogger(__name__)

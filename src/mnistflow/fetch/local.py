@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from mnistflow import mnist_csv
+from mnistflow.core import mnist_csv
 from mnistflow.fetch import data
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 
-from mnistflow import atomic, mnist_csv
+from mnistflow.core import atomic, mnist_csv
 from mnistflow.fetch import config, data, kaggle, local, pypi, url
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mnistflow import atomic
+from mnistflow.core import atomic
 from mnistflow.fetch import config, data, digests, idx
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from mnistflow import atomic
+from mnistflow.core import atomic
 
 SIDE = 28
 PIXELS = SIDE * SIDE

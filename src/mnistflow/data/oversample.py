@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mnistflow import arrays, params
+from mnistflow.core import arrays, params
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from mnistflow import params
+from mnistflow.core import params
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mnistflow import arrays, params
-from mnistflow.distribute import Distribution
-from mnistflow.model import ArchitectureParams, AugmentParams, build_model, inference_copy
+from mnistflow.core import arrays, params
+from mnistflow.training.distribute import Distribution
+from mnistflow.training.model import ArchitectureParams, AugmentParams, build_model, inference_copy
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ def train_model(
     """
     import keras
 
-    from mnistflow import callbacks, resume
+    from mnistflow.training import callbacks, resume
 
     steps = steps_per_epoch(len(train[1]), config.batch_size)
     model = build_and_compile(config, steps_per_epoch=steps)

@@ -25,7 +25,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from mnistflow import atomic
+from mnistflow.core import atomic
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import dataclasses
 import math
 from typing import Literal
 
-from mnistflow import arrays, params
+from mnistflow.core import arrays, params
 
 UNIT_INTERVAL = params.between(0, 1, high_open=True)
 
@@ -96,14 +96,14 @@ def build_model(
     layers = keras.layers
     batch_normalization = layers.BatchNormalization
     if fused_batch_norm:
-        from mnistflow.batch_norm import FusedBatchNormalization as batch_normalization
+        from mnistflow.training.batch_norm import FusedBatchNormalization as batch_normalization
     # bfloat16 compute with float32 weights pays on CPUs with AMX/AVX-512 BF16; the input pipeline
     # (augmentation, rescaling) and the softmax stay float32.
     compute = "mixed_bfloat16" if mixed_precision else "float32"
     inputs = keras.Input(shape=(arrays.SIDE, arrays.SIDE, 1), dtype="float32", name="pixels")
     x = inputs
     if augment.rotation or augment.zoom or augment.translation:
-        from mnistflow.augment import RandomAffine  # one resampling for all three (augment.py says why)
+        from mnistflow.training.augment import RandomAffine  # one resampling for all three (augment.py says why)
 
         x = RandomAffine(augment.rotation, augment.zoom, augment.translation, name="augment")(x)
     x = layers.Rescaling(1 / 255, name="rescale")(x)

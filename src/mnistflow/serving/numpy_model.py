@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mnistflow import folded
+from mnistflow.serving import folded
 
 Unsupported = folded.Unsupported  # raised by load(); callers catch it from here or from folded
 

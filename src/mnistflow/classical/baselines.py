@@ -24,7 +24,7 @@ import numpy as np
 from sklearn import base, decomposition, ensemble, linear_model, metrics, model_selection, multiclass
 from sklearn import neighbors, pipeline, preprocessing, svm
 
-from mnistflow.params import between, check, positive
+from mnistflow.core.params import between, check, positive
 
 log = logging.getLogger(__name__)
 

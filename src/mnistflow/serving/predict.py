@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mnistflow import arrays, atomic, folded, predict_inputs
+from mnistflow.core import arrays, atomic
+from mnistflow.serving import folded, predict_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -95,11 +96,11 @@ def load_model(path: str | pathlib.Path, *, engine: str = "tensorflow") -> Any:
     if engine in ("numpy", "tensorflow"):
         try:
             if engine == "numpy":
-                from mnistflow import numpy_model
+                from mnistflow.serving import numpy_model
 
                 model = numpy_model.load(path)
             else:
-                from mnistflow import graph_model
+                from mnistflow.serving import graph_model
 
                 model = graph_model.load(path)
         except folded.Unsupported as error:

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from mnistflow import arrays, folded
+from mnistflow.core import arrays
+from mnistflow.serving import folded
 
 
 class GraphModel:

@@ -13,7 +13,7 @@ import matplotlib.figure  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mnistflow import figures  # noqa: E402
+from mnistflow.core import figures  # noqa: E402
 
 RIGHT, WRONG = "green", "red"
 

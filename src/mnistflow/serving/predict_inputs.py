@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from mnistflow import digit_image
+from mnistflow.serving import digit_image
 
 # mnist_csv (which imports pyarrow) loads only when a CSV is read: a third of the start-up time of
 # `predict one.png`.
@@ -112,7 +112,7 @@ def _read_csv(path: pathlib.Path, inputs: Inputs) -> None:
 
 def csv_headers() -> tuple[tuple[str, ...], ...]:
     """The accepted headers: both Kaggle layouts, with and without the label column."""
-    from mnistflow import mnist_csv
+    from mnistflow.core import mnist_csv
 
     return (mnist_csv.ROWCOL_HEADER, mnist_csv.PIXEL_HEADER, mnist_csv.ROWCOL_HEADER[1:], mnist_csv.PIXEL_HEADER[1:])
 

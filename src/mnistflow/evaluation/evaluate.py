@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from mnistflow import arrays, atomic, curves, evaluation_figures, figures, metrics, params
+from mnistflow.core import arrays, atomic, figures, params
+from mnistflow.evaluation import curves, charts, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -137,9 +138,9 @@ def evaluate(
     }
     test_metrics = metrics.classification_metrics(test_labels, test_probabilities)
     plot_figures = {
-        PREDICTIONS_PNG: evaluation_figures.predictions_grid(test_images, test_labels, predicted, count=params.sample_images),
-        MISTAKES_PNG: evaluation_figures.mistakes_grid(test_images, test_labels, test_probabilities, count=params.mistake_images),
-        CONFUSION_PNG: evaluation_figures.confusion_heatmap(
+        PREDICTIONS_PNG: charts.predictions_grid(test_images, test_labels, predicted, count=params.sample_images),
+        MISTAKES_PNG: charts.mistakes_grid(test_images, test_labels, test_probabilities, count=params.mistake_images),
+        CONFUSION_PNG: charts.confusion_heatmap(
             counts, title=f"Test set: {test_metrics['errors']} errors in {test_labels.size} images"
         ),
     }
@@ -188,7 +189,7 @@ def write_outputs(
             for name, figure in result.plot_figures.items():
                 figures.save_png(figure, directory / name)
     finally:
-        evaluation_figures.close(result.plot_figures.values())
+        charts.close(result.plot_figures.values())
 
 
 def log_split(name: str, labels: np.ndarray) -> None:

@@ -15,7 +15,7 @@ import matplotlib.figure  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mnistflow import atomic  # noqa: E402
+from mnistflow.core import atomic  # noqa: E402
 
 DPI = 100
 

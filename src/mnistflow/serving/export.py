@@ -17,7 +17,7 @@ import logging
 import os
 from typing import Any
 
-from mnistflow import atomic
+from mnistflow.core import atomic
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import zipfile
 
 import numpy as np
 
-from mnistflow import atomic
+from mnistflow.core import atomic
 
 NUM_CLASSES = 10
 SIDE = 28

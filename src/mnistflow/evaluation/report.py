@@ -1,6 +1,6 @@
 """A Markdown report of a change for its pull request: params, headline figures, every metric, plots.
 
-    python -m mnistflow.report --base main --out report.md --plots-dir dvc_plots \
+    python -m mnistflow.evaluation.report --base main --out report.md --plots-dir dvc_plots \
         --metrics metrics/evaluate.json --val-metrics metrics/evaluate_val.json
 
 (`make report BASE=...` runs this.) It compares the workspace with the git revision `--base` using
@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mnistflow import atomic, cli
+from mnistflow.core import atomic, cli
 
 logger = logging.getLogger(__name__)
 

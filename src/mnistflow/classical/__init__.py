@@ -1,0 +1,1 @@
+"""Classical baselines (scikit-learn) and their comparison with the CNN."""

@@ -1,0 +1,1 @@
+"""Evaluation of a trained model: metrics, curves, figures, and the review report."""
