@@ -1,0 +1,1 @@
+"""Data flow: prepared splits, oversampling, corrupted and out-of-distribution sets."""
