@@ -31,7 +31,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from mnistflow.core import mnist_csv  # noqa: E402
-from mnistflow.serving import digit_image, numpy_model, predict, predict_inputs
+from mnistflow.core import digit_image
+from mnistflow.serving import numpy_model, predict, predict_inputs
 from timing import load_average, median_seconds  # noqa: E402  (bench/timing.py)
 
 

@@ -1,7 +1,8 @@
 """Stage evaluate: test (and, reported separately, validation) metrics, plot data and figures.
 
-    python stages/evaluate.py --params params.yaml --model models/model.keras \
+    python stages/evaluate.py --params params.yaml --model models/model.keras --card models/model.json \
         --val data/prepared/val.npz --test data/prepared/test.npz \
+        --ood-val data/ood/val.npz --ood-test data/ood/test.npz \
         --metrics metrics/evaluate.json --val-metrics metrics/evaluate_val.json \
         --report metrics/classification_report.txt --plots plots/evaluate
 
@@ -26,6 +27,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", required=True, help="the trained .keras model")
     parser.add_argument("--val", required=True, help="validation split (.npz)")
     parser.add_argument("--test", required=True, help="test split (.npz)")
+    parser.add_argument("--card", required=True, help="the model's temperature and unsure threshold (models/model.json)")
+    parser.add_argument("--ood-val", required=True, help="not-a-digit validation images (.npz, from the ood stage)")
+    parser.add_argument("--ood-test", required=True, help="not-a-digit test images (.npz, from the ood stage)")
     parser.add_argument("--metrics", required=True, help="test metrics (JSON)")
     parser.add_argument("--val-metrics", required=True, help="validation metrics (JSON)")
     parser.add_argument("--report", required=True, help="classification report (text)")
@@ -40,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         evaluate.log_split(name, labels)
         evaluate.check_not_empty(labels, data_path=path)
 
+    card = evaluate.load_card(args.card)
+    ood_images = {"test": arrays.load_split(args.ood_test)[0], "val": arrays.load_split(args.ood_val)[0]}
     model = evaluate.load_model(args.model)
     splits = {}
     for name, path, images, labels in [("test", args.test, test_images, test_labels), ("val", args.val, val_images, val_labels)]:
@@ -47,13 +53,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         evaluate.check_predictions(probabilities, labels, model_path=args.model, data_path=path)
         splits[name] = (images, labels, probabilities)
 
-    result = evaluate.evaluate(test=splits["test"], val=splits["val"], params=settings)
+    ood = {name: evaluate.predict(model, images, batch_size=settings.batch_size) for name, images in ood_images.items()}
+    result = evaluate.evaluate(test=splits["test"], val=splits["val"], params=settings, card=card, ood=ood)
     evaluate.write_outputs(
         result, metrics_path=args.metrics, val_metrics_path=args.val_metrics, report_path=args.report, plots_dir=args.plots
     )
     for name, summary in [("test", result.test_metrics), ("val", result.val_metrics)]:
-        logger.info("%s: accuracy %.4f, macro F1 %.4f, %d errors in %d images",
-                    name, summary["accuracy"], summary["f1_macro"], summary["errors"], summary["samples"])
+        logger.info("%s: accuracy %.4f, macro F1 %.4f, %d errors in %d images; ECE %.4f; not-a-digit AUROC %.4f",
+                    name, summary["accuracy"], summary["f1_macro"], summary["errors"], summary["samples"],
+                    summary["calibration"]["ece"], summary["ood"]["auroc"])
 
 
 if __name__ == "__main__":

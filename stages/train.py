@@ -30,6 +30,7 @@ def main(argv=None) -> None:
     parser.add_argument("--train", required=True, help="balanced training split (.npz)")
     parser.add_argument("--val", required=True, help="validation split (.npz), never resampled")
     parser.add_argument("--model", required=True, help="the trained model (.keras)")
+    parser.add_argument("--card", required=True, help="the model's temperature and unsure threshold (.json)")
     parser.add_argument("--live", required=True, help="dvclive directory: per-epoch metrics and plots")
     parser.add_argument("--checkpoint", required=True, help="resume checkpoint (.npz), outside DVC's outputs")
     args = parser.parse_args(argv)
@@ -65,6 +66,7 @@ def main(argv=None) -> None:
     if chief:
         with atomic.atomic_path(args.model) as temporary:
             model.save(temporary)
+        atomic.write_json(args.card, {key: summary[key] for key in ("temperature", "unsure_threshold")})
     pathlib.Path(checkpoint).unlink(missing_ok=True)
     if not chief:
         log.info("not the chief: trained (%s), left the outputs to the chief", summary)

@@ -99,3 +99,40 @@ def test_random_affine_with_the_same_seed_repeats_its_draws_and_moves_on_between
 def test_random_affine_rejects_a_range_outside_its_bounds_naming_it(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RandomAffine(**kwargs)
+
+
+def test_noise_blur_does_nothing_outside_training():
+    from mnistflow.training.augment import RandomNoiseBlur
+
+    images = np.zeros((2, 28, 28, 1), np.float32)
+    images[:, 10:18, 13:15] = 255
+    assert np.array_equal(np.asarray(RandomNoiseBlur(0.2, 1.5, seed=1)(images, training=False)), images)
+
+
+def test_blur_spreads_a_bright_stroke_and_keeps_pixels_in_range():
+    from mnistflow.training.augment import RandomNoiseBlur
+
+    images = np.zeros((8, 28, 28, 1), np.float32)
+    images[:, 8:20, 13:15] = 255
+    blurred = np.asarray(RandomNoiseBlur(0.0, 2.0, seed=3)(images, training=True))
+    assert blurred.min() >= 0 and blurred.max() <= 255
+    assert (blurred[:, 14, 11, 0] > 0).sum() >= 4  # ink spread beside the stroke in most images
+    assert abs(blurred.sum() - images.sum()) / images.sum() < 0.02  # a blur moves ink, it does not add it
+
+
+def test_noise_roughens_the_background_by_up_to_its_std():
+    from mnistflow.training.augment import RandomNoiseBlur
+
+    images = np.full((16, 28, 28, 1), 128, np.float32)
+    noisy = np.asarray(RandomNoiseBlur(0.1, 0.0, seed=4)(images, training=True))
+    stds = noisy.reshape(16, -1).std(axis=1)
+    assert stds.max() <= 0.1 * 255 * 1.1 and stds.max() > 5  # each image its own std, up to 25.5
+
+
+def test_noise_blur_rejects_out_of_range_settings():
+    from mnistflow.training.augment import RandomNoiseBlur
+
+    with pytest.raises(ValueError, match=r"noise must be a fraction of 255 in \[0, 1\]; got 2"):
+        RandomNoiseBlur(noise=2)
+    with pytest.raises(ValueError, match=r"blur must be a sigma in \[0, 3\] pixels; got -1"):
+        RandomNoiseBlur(blur=-1)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnistflow.serving import digit_image
+from mnistflow.core import digit_image
 
 
 def square_image(*, ink: int, paper: int, side: int = 10, top: int = 3, left: int = 3, size: int = 4) -> np.ndarray:

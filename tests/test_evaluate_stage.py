@@ -67,6 +67,10 @@ def lay_out_inputs(directory: pathlib.Path, model_file: pathlib.Path) -> None:
     (directory / argument("--model")).write_bytes(model_file.read_bytes())
     arrays.save_split(directory / argument("--val"), *make_digits(3, seed=4))
     arrays.save_split(directory / argument("--test"), *make_digits(5, seed=5))
+    (directory / argument("--card")).write_text(json.dumps({"temperature": 1.0, "unsure_threshold": 0.5}))
+    noise = np.random.default_rng(6).integers(0, 256, size=(8, 28, 28), dtype=np.uint8)
+    arrays.save_split(directory / argument("--ood-val"), noise[:4], np.zeros(4, np.uint8))
+    arrays.save_split(directory / argument("--ood-test"), noise[4:], np.zeros(4, np.uint8))
 
 
 @pytest.fixture
@@ -104,7 +108,12 @@ def test_evaluate_stage_creates_missing_output_directories_and_every_declared_me
     test_metrics = json.loads((workdir / argument("--metrics")).read_text())
     val_metrics = json.loads((workdir / argument("--val-metrics")).read_text())
     assert test_metrics["samples"] == 50 and val_metrics["samples"] == 30
-    assert set(test_metrics) == {"samples", "errors", "accuracy", "f1_macro", "f1_weighted", "log_loss", "roc_auc_macro", "per_digit"}
+    assert set(test_metrics) == {
+        "samples", "errors", "accuracy", "f1_macro", "f1_weighted", "log_loss", "roc_auc_macro", "per_digit", "calibration", "ood",
+    }
+    assert set(test_metrics["calibration"]) == {"ece", "ece_before_scaling", "brier", "temperature"}
+    assert 0 <= test_metrics["calibration"]["ece"] <= 1 and test_metrics["calibration"]["temperature"] == 1.0
+    assert test_metrics["ood"]["ood_images"] == 4 and test_metrics["ood"]["unsure_threshold"] == 0.5
     assert sorted(test_metrics["per_digit"], key=int) == [str(d) for d in range(10)]
     assert test_metrics["accuracy"] == pytest.approx(1 - test_metrics["errors"] / 50)
     report = (workdir / argument("--report")).read_text()
@@ -122,12 +131,13 @@ def evaluate_plot_entries() -> list:
 
 def test_evaluate_stage_writes_every_top_level_plot_valid_for_its_template(evaluated):
     workdir = evaluated
-    assert len(evaluate_plot_entries()) == 7  # confusion counts and normalised, ROC, PR, 3 PNGs
+    assert len(evaluate_plot_entries()) == 9  # confusion counts and normalised, ROC, PR, reliability, 4 PNGs
     errors = json.loads((workdir / argument("--metrics")).read_text())["errors"]
     png_sizes = {
         "plots/evaluate/predictions.png": (1000, 230),  # 12 samples: 2 rows of 10
         "plots/evaluate/mistakes.png": (1000, 115 * math.ceil(min(5, errors) / 10)) if errors else (400, 100),
         "plots/evaluate/confusion_matrix.png": (600, 550),
+        "plots/evaluate/reliability.png": (500, 500),
     }
     for entry in evaluate_plot_entries():
         if isinstance(entry, str):
@@ -139,7 +149,10 @@ def test_evaluate_stage_writes_every_top_level_plot_valid_for_its_template(evalu
         rows = list(csv.DictReader(open(workdir / path)))
         fields = [fields] if isinstance(fields, str) else fields
         assert set(fields) | {spec["x"]} <= set(rows[0]), plot_id
-        if spec["template"].startswith("confusion"):
+        if plot_id == "test_reliability":
+            assert sum(int(row["images"]) for row in rows) == 50  # every test image in one bin
+            assert all(0.0 <= float(row[field]) <= 1.0 for row in rows for field in ("confidence", "accuracy"))
+        elif spec["template"].startswith("confusion"):
             assert len(rows) == 50
             assert {int(row[spec["x"]]) for row in rows} <= set(range(10))
             assert sorted(int(row[fields[0]]) for row in rows) == sorted(np.load(workdir / argument("--test"))["labels"].tolist())

@@ -95,3 +95,28 @@ def test_feature_map_sides_follow_padding_strides_and_pooling():
 def test_train_params_reject_a_bad_architecture_naming_the_key(section, message):
     with pytest.raises(ValueError, match=message):
         params.parse(TrainParams, section, key="train")
+
+
+def test_per_image_normalisation_makes_a_grey_faded_background_look_like_the_original():
+    from mnistflow.training import model as model_module
+
+    architecture = model_module.ArchitectureParams(normalize="per_image")
+    net = model_module.build_model(architecture, model_module.AugmentParams(rotation=0, zoom=0, translation=0))
+    images = np.zeros((3, 28, 28, 1), np.float32)
+    images[:, 6:22, 12:16] = 255
+    images[1, 3:6, 3:6] = 100
+    shifted = images * 0.6 + 90  # the background raised to 90 and the contrast cut to 60 %
+    assert np.allclose(net.predict(images, verbose=0), net.predict(shifted, verbose=0), atol=1e-5)
+
+
+def test_a_temperature_divides_the_logits_before_the_softmax():
+    from mnistflow.core import calibration
+    from mnistflow.training import model as model_module
+
+    architecture = model_module.ArchitectureParams(dense_units=0, blocks=(model_module.ConvBlock(4),))
+    no_augment = model_module.AugmentParams(rotation=0, zoom=0, translation=0)
+    plain = model_module.build_model(architecture, no_augment)
+    images = np.random.default_rng(0).uniform(0, 255, size=(5, 28, 28, 1)).astype(np.float32)
+    softened = model_module.inference_copy(plain, architecture, temperature=2.0)
+    expected = calibration.scale(plain.predict(images, verbose=0), 2.0)
+    assert np.allclose(softened.predict(images, verbose=0), expected, atol=1e-5)

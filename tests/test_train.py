@@ -141,7 +141,7 @@ def test_train_params_reject_bad_values_naming_the_key(section, message):
 def stage_args(tmp_path: pathlib.Path) -> list[str]:
     return [
         "--params", str(tmp_path / "params.yaml"), "--train", str(tmp_path / "balanced" / "train.npz"),
-        "--val", str(tmp_path / "prepared" / "val.npz"), "--model", str(tmp_path / "model.keras"),
+        "--val", str(tmp_path / "prepared" / "val.npz"), "--model", str(tmp_path / "model.keras"), "--card", str(tmp_path / "model.json"),
         "--live", str(tmp_path / "live"), "--checkpoint", str(tmp_path / "checkpoint.npz"),
     ]
 

@@ -64,3 +64,33 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
 def class_counts(labels: np.ndarray) -> np.ndarray:
     """Count of each digit 0-9, as int64 (10,)."""
     return np.bincount(labels, minlength=NUM_CLASSES).astype(np.int64)
+
+
+def save_suite(path: str | os.PathLike[str], images: dict[str, np.ndarray], labels: np.ndarray) -> None:
+    """A suite of variants of one split (`data/corrupted/test.npz`): one uint8 (N, 28, 28) array per
+    variant name, all labelled by the same `labels`. Validated, then written atomically."""
+    if not images:
+        raise ValueError(f"{path}: a suite needs at least one variant; got none")
+    for name, variant in images.items():
+        if name == "labels":
+            raise ValueError(f"{path}: 'labels' is reserved; rename that variant")
+        check_split(variant, labels, source=f"{path} [{name}]")
+    atomic.save_npz(path, labels=labels, **images)
+
+
+def load_suite(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Read a suite written by `save_suite`: ({variant name: images}, labels)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; run the stage that writes it (dvc repro)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "labels" not in data.files:
+                raise ValueError(f"{path}: expected an array 'labels' beside the variants; it is missing")
+            labels = data["labels"]
+            images = {name: data[name] for name in data.files if name != "labels"}
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ValueError(f"{path}: not a readable .npz file ({error})") from None
+    for name, variant in images.items():
+        check_split(variant, labels, source=f"{path} [{name}]")
+    return images, labels

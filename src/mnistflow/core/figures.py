@@ -7,21 +7,32 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-import matplotlib
+from typing import TYPE_CHECKING
 
-matplotlib.use("Agg")  # files only: no display on CI or servers
+import numpy as np
 
-import matplotlib.figure  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from mnistflow.core import atomic
 
-from mnistflow.core import atomic  # noqa: E402
+if TYPE_CHECKING:
+    import matplotlib.figure
 
 DPI = 100
 
 
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display on CI or servers), set on first
+    use rather than on import."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
 def class_counts_chart(counts: Mapping[str, Sequence[int]], *, title: str) -> matplotlib.figure.Figure:
     """Grouped bars: one group per digit 0-9, one bar per named series (e.g. train/val/test)."""
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(8, 4), dpi=DPI)
     digits = np.arange(10)
     width = 0.8 / max(len(counts), 1)
@@ -49,6 +60,7 @@ def sample_grid(
     columns: int = 10,
 ) -> matplotlib.figure.Figure:
     """Images (N, 28, 28) in a grid, each with a title (and title colour, e.g. green/red)."""
+    plt = pyplot()
     if len(images) == 0:
         raise ValueError("sample_grid needs at least one image")
     if len(titles) != len(images) or (colors is not None and len(colors) != len(images)):
@@ -66,6 +78,7 @@ def sample_grid(
 
 def save_png(figure: matplotlib.figure.Figure, path: str | os.PathLike[str]) -> None:
     """Write the figure as PNG atomically, then free it."""
+    plt = pyplot()
     try:
         atomic.save_figure(figure, path)
     finally:

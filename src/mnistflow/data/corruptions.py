@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 from skimage import feature
 
-from mnistflow import arrays
+from mnistflow.core import arrays
 
 NAMES = (
     "shot_noise", "impulse_noise", "glass_blur", "motion_blur", "shear", "scale", "rotate",

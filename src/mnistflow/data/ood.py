@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from mnistflow import arrays, digit_image
+from mnistflow.core import arrays, digit_image
 
 KINDS = ("uniform_noise", "scribbles", "shapes", "letters", "specks")
 # Letters a person would not read as a digit (27 of 52). Left out: O o D Q (0); I l i j J L T t f

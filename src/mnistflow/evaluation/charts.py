@@ -5,15 +5,14 @@ Each function returns a matplotlib Figure; save it with `figures.save_png`.
 """
 from __future__ import annotations
 
-import matplotlib
+from typing import TYPE_CHECKING
 
-matplotlib.use("Agg")  # files only: no display on CI or servers
+import numpy as np
 
-import matplotlib.figure  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from mnistflow.core import figures
 
-from mnistflow.core import figures  # noqa: E402
+if TYPE_CHECKING:
+    import matplotlib.figure
 
 RIGHT, WRONG = "green", "red"
 
@@ -39,6 +38,7 @@ def mistakes_grid(images: np.ndarray, labels: np.ndarray, probabilities: np.ndar
 
     With no mistake at all, a small figure that says so (an empty grid would be no PNG).
     """
+    plt = figures.pyplot()
     indices = most_confident_mistakes(labels, probabilities, count=count)
     if indices.size == 0:
         figure, axes = plt.subplots(figsize=(4, 1), dpi=figures.DPI)
@@ -54,6 +54,7 @@ def mistakes_grid(images: np.ndarray, labels: np.ndarray, probabilities: np.ndar
 
 def confusion_heatmap(counts: np.ndarray, *, title: str) -> matplotlib.figure.Figure:
     """Counts (actual rows x predicted columns) as a heatmap, each cell annotated with its count."""
+    plt = figures.pyplot()
     classes = counts.shape[0]
     figure, axes = plt.subplots(figsize=(6, 5.5), dpi=figures.DPI)
     # Colour by the share of each actual class, so the off-diagonal cells of rare classes show too.
@@ -75,7 +76,31 @@ def confusion_heatmap(counts: np.ndarray, *, title: str) -> matplotlib.figure.Fi
     return figure
 
 
+def reliability_diagram(rows: list[dict[str, float]], *, title: str) -> matplotlib.figure.Figure:
+    """Accuracy against mean confidence per bin (bars), the diagonal of perfect calibration, and
+    how many images each bin holds (the bar's shade)."""
+    plt = figures.pyplot()
+    figure, axes = plt.subplots(figsize=(5, 5), dpi=figures.DPI)
+    filled = [row for row in rows if row["images"]]
+    total = sum(row["images"] for row in filled) or 1
+    for row in filled:
+        width = row["bin_high"] - row["bin_low"]
+        shade = 0.25 + 0.75 * min(1.0, 20 * row["images"] / total)
+        axes.bar(row["bin_low"], row["accuracy"], width=width, align="edge", color=(0.2, 0.4, 0.8, shade), edgecolor="black", linewidth=0.5)
+        axes.plot(row["confidence"], row["accuracy"], "k.", markersize=4)
+    axes.plot([0, 1], [0, 1], "--", color="gray", label="perfectly calibrated")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("confidence (top probability)")
+    axes.set_ylabel("accuracy")
+    axes.set_title(title)
+    axes.legend(loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
 def close(open_figures) -> None:
     """Free figures that were built but perhaps never saved (save_png closes the ones it saves)."""
+    plt = figures.pyplot()
     for figure in open_figures:
         plt.close(figure)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mnistflow.core import arrays, atomic, figures, params
+from mnistflow.core import arrays, atomic, calibration, figures, params
 from mnistflow.evaluation import curves, charts, metrics
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ PRECISION_RECALL_CSV = "precision_recall.csv"
 PREDICTIONS_PNG = "predictions.png"
 MISTAKES_PNG = "mistakes.png"
 CONFUSION_PNG = "confusion_matrix.png"
+RELIABILITY_CSV = "reliability.csv"
+RELIABILITY_PNG = "reliability.png"
+CALIBRATION_BINS = 15  # equal-width confidence bins for the calibration error (Guo et al. 2017)
 SUM_TOLERANCE = 1e-3  # softmax rows in float32 sum to 1 within ~1e-6; anything further is not softmax
 
 
@@ -116,10 +119,17 @@ def evaluate(
     test: tuple[np.ndarray, np.ndarray, np.ndarray],
     val: tuple[np.ndarray, np.ndarray, np.ndarray],
     params: EvaluateParams,
+    card: dict[str, float] | None = None,
+    ood: dict[str, np.ndarray] | None = None,
 ) -> Evaluation:
-    """Metrics, report, plot data and figures from (images, labels, probabilities) of each split."""
+    """Metrics, report, plot data and figures from (images, labels, probabilities) of each split.
+
+    `card` is the model's temperature and unsure threshold (models/model.json); `ood` maps "test"
+    and "val" to the model's probabilities on that split's not-a-digit images.
+    """
     test_images, test_labels, test_probabilities = test
     _, val_labels, val_probabilities = val
+    card = card or {}
     predicted = metrics.predicted_classes(test_probabilities)
     rows = curves.confusion_rows(test_labels, predicted)
     classes = test_probabilities.shape[1]
@@ -135,22 +145,88 @@ def evaluate(
         PRECISION_RECALL_CSV: curves.to_csv(
             curves.precision_recall_curves(test_labels, test_probabilities, points=params.curve_points)
         ),
+        RELIABILITY_CSV: reliability_csv(calibration.reliability(test_labels, test_probabilities, bins=CALIBRATION_BINS)),
     }
     test_metrics = metrics.classification_metrics(test_labels, test_probabilities)
+    val_metrics = metrics.classification_metrics(val_labels, val_probabilities)
+    for split_metrics, labels, probabilities, split in ((test_metrics, test_labels, test_probabilities, "test"),
+                                                       (val_metrics, val_labels, val_probabilities, "val")):
+        split_metrics["calibration"] = calibration_metrics(labels, probabilities, temperature=card.get("temperature", 1.0))
+        if ood is not None:
+            split_metrics["ood"] = ood_metrics(probabilities, ood[split], threshold=card.get("unsure_threshold"))
     plot_figures = {
         PREDICTIONS_PNG: charts.predictions_grid(test_images, test_labels, predicted, count=params.sample_images),
         MISTAKES_PNG: charts.mistakes_grid(test_images, test_labels, test_probabilities, count=params.mistake_images),
         CONFUSION_PNG: charts.confusion_heatmap(
             counts, title=f"Test set: {test_metrics['errors']} errors in {test_labels.size} images"
         ),
+        RELIABILITY_PNG: charts.reliability_diagram(
+            calibration.reliability(test_labels, test_probabilities, bins=CALIBRATION_BINS),
+            title=f"Test set: calibration error {test_metrics['calibration']['ece']:.4f}",
+        ),
     }
     return Evaluation(
         test_metrics=test_metrics,
-        val_metrics=metrics.classification_metrics(val_labels, val_probabilities),
+        val_metrics=val_metrics,
         report_text=report,
         plot_texts=plot_texts,
         plot_figures=plot_figures,
     )
+
+
+def calibration_metrics(labels: np.ndarray, probabilities: np.ndarray, *, temperature: float) -> dict[str, float]:
+    """ECE and Brier score of the model as saved (temperature built in; its log loss is the split's
+    `log_loss`), the temperature, and the ECE the same model had before it (softmax(log p * T))."""
+    figures_now = calibration.calibration_figures(labels, probabilities, bins=CALIBRATION_BINS)
+    del figures_now["log_loss"]
+    before = calibration.scale(probabilities, 1 / temperature)
+    return {
+        **figures_now,
+        "ece_before_scaling": round(calibration.expected_calibration_error(labels, before, bins=CALIBRATION_BINS), 6),
+        "temperature": temperature,
+    }
+
+
+def ood_metrics(digit_probabilities: np.ndarray, ood_probabilities: np.ndarray, *, threshold: float | None) -> dict[str, float]:
+    """How well the top probability tells digits (positives) from not-digits: AUROC, and at the
+    model's unsure threshold the share of each set answered "unsure"."""
+    from sklearn.metrics import roc_auc_score
+
+    digit_score, ood_score = digit_probabilities.max(axis=1), ood_probabilities.max(axis=1)
+    truth = np.concatenate([np.ones(len(digit_score)), np.zeros(len(ood_score))])
+    result = {
+        "auroc": round(float(roc_auc_score(truth, np.concatenate([digit_score, ood_score]))), 6),
+        "ood_images": int(len(ood_score)),
+    }
+    if threshold is not None:
+        result["unsure_threshold"] = threshold
+        result["digits_unsure"] = round(float((digit_score < threshold).mean()), 6)
+        result["ood_unsure"] = round(float((ood_score < threshold).mean()), 6)
+    return result
+
+
+def reliability_csv(rows: list[dict[str, float]]) -> str:
+    """One row per confidence bin (images, mean confidence, accuracy) for the DVC reliability plot."""
+    lines = ["bin,confidence,accuracy,images"]
+    for row in rows:
+        if row["images"]:
+            lines.append(f"{(row['bin_low'] + row['bin_high']) / 2:.4f},{row['confidence']:.4f},{row['accuracy']:.4f},{row['images']}")
+    return "\n".join(lines) + "\n"
+
+
+def load_card(path: str | os.PathLike[str]) -> dict[str, float]:
+    """The model's card (models/model.json): its temperature and unsure threshold."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model card; run the train stage (dvc repro train)")
+    try:
+        card = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    for key in ("temperature", "unsure_threshold"):
+        if not isinstance(card.get(key), (int, float)) or isinstance(card.get(key), bool):
+            raise ValueError(f"{path}: '{key}' must be a number; got {card.get(key)!r}; re-run the train stage")
+    return card
 
 
 def prepare_output_dirs(*paths: str | os.PathLike[str]) -> None:

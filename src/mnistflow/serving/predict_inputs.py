@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from mnistflow.serving import digit_image
+from mnistflow.core import digit_image
 
 # mnist_csv (which imports pyarrow) loads only when a CSV is read: a third of the start-up time of
 # `predict one.png`.

@@ -42,6 +42,11 @@ class ArchitectureParams:
         ConvBlock(64, padding="valid", batch_norm=True),
         ConvBlock(64, padding="valid", batch_norm=True, pool=True, dropout=0.25),
     )
+    # rescale: pixels / 255. per_image: subtract each image's median (its background) and divide by
+    # its max - median, so a raised, grey or faded background and low contrast all look like MNIST
+    # (the same idea as core.digit_image.prepare for files, but inside the model, so every
+    # consumer of the saved model gets it).
+    normalize: Literal["rescale", "per_image"] = "rescale"
     global_pool: bool = False  # GlobalAveragePooling2D instead of Flatten
     dense_units: int = dataclasses.field(default=256, metadata=params.check(params.non_negative))  # 0: none
     dense_batch_norm: bool = True
@@ -63,6 +68,11 @@ class AugmentParams:
     rotation: float = dataclasses.field(default=9.0, metadata=params.check(params.between(0, 180)))  # degrees, +-
     zoom: float = dataclasses.field(default=0.08, metadata=params.check(UNIT_INTERVAL))  # fraction, +-
     translation: float = dataclasses.field(default=0.08, metadata=params.check(UNIT_INTERVAL))  # fraction of the side, +-
+    # Gaussian pixel noise, std drawn per image in [0, noise] x 255, and Gaussian blur, sigma drawn
+    # per image in [0, blur] pixels (augment.RandomNoiseBlur). Neither is one of the robustness
+    # suite's corruptions (docs/robustness.md says why they are disjoint).
+    noise: float = dataclasses.field(default=0.0, metadata=params.check(params.between(0, 1)))
+    blur: float = dataclasses.field(default=0.0, metadata=params.check(params.between(0, 3)))
 
 
 def feature_map_sides(blocks: tuple[ConvBlock, ...]) -> list[int]:
@@ -85,11 +95,13 @@ def feature_map_sides(blocks: tuple[ConvBlock, ...]) -> list[int]:
 
 def build_model(
     architecture: ArchitectureParams, augment: AugmentParams, *, mixed_precision: bool = False, fused_batch_norm: bool = False,
+    temperature: float = 1.0,
 ):
     """An uncompiled Keras Functional model: float32 (N, 28, 28, 1) raw pixels -> softmax (N, 10).
 
     `fused_batch_norm` builds training's BatchNormalization layers (batch_norm.py): same maths and
     variables, faster training steps. The model to save is built without it (`inference_copy`).
+    A `temperature` other than 1 divides the logits before the softmax (calibration).
     """
     import keras  # heavy: imported on first use, not when params are checked
 
@@ -106,7 +118,14 @@ def build_model(
         from mnistflow.training.augment import RandomAffine  # one resampling for all three (augment.py says why)
 
         x = RandomAffine(augment.rotation, augment.zoom, augment.translation, name="augment")(x)
-    x = layers.Rescaling(1 / 255, name="rescale")(x)
+    if augment.noise or augment.blur:
+        from mnistflow.training.augment import RandomNoiseBlur
+
+        x = RandomNoiseBlur(augment.noise, augment.blur, name="noise_blur")(x)
+    if architecture.normalize == "per_image":
+        x = per_image_normalization(x)
+    else:
+        x = layers.Rescaling(1 / 255, name="rescale")(x)
     for index, block in enumerate(architecture.blocks):
         name = f"block{index + 1}"
         x = layers.Conv2D(
@@ -131,11 +150,31 @@ def build_model(
         x = layers.Activation("relu", dtype=compute, name="dense_relu")(x)
     if architecture.dropout:
         x = layers.Dropout(architecture.dropout, dtype=compute, name="dropout")(x)
-    outputs = layers.Dense(arrays.NUM_CLASSES, activation="softmax", dtype="float32", name="digits")(x)
+    if temperature == 1.0:
+        outputs = layers.Dense(arrays.NUM_CLASSES, activation="softmax", dtype="float32", name="digits")(x)
+    else:
+        logits = layers.Dense(arrays.NUM_CLASSES, dtype="float32", name="digits")(x)
+        logits = layers.Rescaling(1 / temperature, dtype="float32", name="temperature")(logits)
+        outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
     return keras.Model(inputs, outputs, name="mnist_cnn")
 
 
-def inference_copy(trained, architecture: ArchitectureParams, *, mixed_precision: bool = False):
+def per_image_normalization(images):
+    """(x - median) / (max - median), clipped at 0, per image: background 0, brightest stroke 1.
+
+    Written with keras.ops in the Functional graph (no custom layer), so the saved model loads
+    with Keras alone and exports to ONNX (the sort becomes TopK).
+    """
+    from keras import layers, ops
+
+    pixels = arrays.SIDE * arrays.SIDE
+    ordered = ops.sort(layers.Reshape((pixels,), name="normalize_flatten")(images), axis=-1)
+    median = ops.reshape(ordered[:, pixels // 2], (-1, 1, 1, 1))
+    top = ops.reshape(ordered[:, pixels - 1], (-1, 1, 1, 1))
+    return ops.divide(ops.relu(ops.subtract(images, median)), ops.maximum(ops.subtract(top, median), 1.0))
+
+
+def inference_copy(trained, architecture: ArchitectureParams, *, mixed_precision: bool = False, temperature: float = 1.0):
     """The model to save: `trained`'s weights on plain Keras layers, without augmentation or optimizer.
 
     Augmentation does nothing at inference, and the fused BatchNorm only changes training, so the
@@ -143,6 +182,8 @@ def inference_copy(trained, architecture: ArchitectureParams, *, mixed_precision
     models have the same weights in the same order (the augmentation's seed state is a variable,
     not a weight), so they move over one to one.
     """
-    shipped = build_model(architecture, AugmentParams(rotation=0, zoom=0, translation=0), mixed_precision=mixed_precision)
+    shipped = build_model(
+        architecture, AugmentParams(rotation=0, zoom=0, translation=0), mixed_precision=mixed_precision, temperature=temperature,
+    )
     shipped.set_weights(trained.get_weights())
     return shipped

@@ -54,6 +54,10 @@ class TrainParams:
     best_by: Literal["val_loss", "val_accuracy"] = "val_loss"
     mixed_precision: bool = True  # bfloat16 compute: ~1.5x faster on AMX / AVX-512 BF16 CPUs
     distribution: Distribution = "none"  # none | mirrored | multi_worker (README, "Scale out")
+    # Temperature scaling (Guo et al. 2017) fitted on the validation split and built into the saved
+    # model, and the share of validation digits whose top probability sets the "unsure" threshold.
+    temperature_scaling: bool = True
+    unsure_rate: float = dataclasses.field(default=0.01, metadata=params.check(params.between(0, 1, high_open=True)))
     model: ArchitectureParams = ArchitectureParams()
     augment: AugmentParams = AugmentParams()
 
@@ -211,7 +215,7 @@ def train_model(
     fit(model, train, validation, config=config, seed=seed, callbacks=chain, initial_epoch=initial_epoch)
     if keep_best.best_weights is not None:
         model.set_weights(keep_best.best_weights)
-    model = inference_copy(model, config.model, mixed_precision=config.mixed_precision)
+    model, calibrated = calibrated_copy(model, validation, config=config)
     best = checkpoint.history[keep_best.best_epoch] if checkpoint.history and keep_best.best_epoch >= 0 else {}
     summary = {
         "train_seconds": round(sum(epoch.get("epoch_seconds", 0.0) for epoch in checkpoint.history), 2),
@@ -219,11 +223,32 @@ def train_model(
         "best_val_loss": best.get("val_loss", math.nan),
         "best_epoch": keep_best.best_epoch + 1,
         "epochs_run": len(checkpoint.history),
+        **calibrated,
     }
     if live is not None:
         live.summary.update(summary)
         live.make_summary()
     return model, summary
+
+
+def calibrated_copy(trained: Any, validation: tuple[np.ndarray, np.ndarray], *, config: TrainParams) -> tuple[Any, dict[str, float]]:
+    """The model to save (`inference_copy`) with its temperature built in, and its calibration figures.
+
+    The temperature minimises the validation log loss; the unsure threshold is the top probability
+    below which `config.unsure_rate` of the validation digits fall, after calibration.
+    """
+    from mnistflow.core import calibration
+
+    images, labels = arrays.to_model_input(validation[0]), validation[1]
+    temperature = 1.0
+    if config.temperature_scaling:
+        raw = trained.predict(images, batch_size=1000, verbose=0)
+        temperature = round(calibration.fit_temperature(raw, labels), 4)
+    shipped = inference_copy(trained, config.model, mixed_precision=config.mixed_precision, temperature=temperature)
+    probabilities = shipped.predict(images, batch_size=1000, verbose=0)
+    threshold = round(calibration.unsure_threshold(probabilities, rate=config.unsure_rate), 6)
+    log.info("temperature %.4f; unsure below %.4f (%.1f%% of validation digits)", temperature, threshold, 100 * config.unsure_rate)
+    return shipped, {"temperature": temperature, "unsure_threshold": threshold}
 
 
 def _live(live_dir: str | None, history: list[dict[str, float]]) -> Any:
