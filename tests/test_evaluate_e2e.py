@@ -20,6 +20,7 @@ TINY = {
         "augment": {"rotation": 0, "zoom": 0, "translation": 0},
     },
     "evaluate": {"batch_size": 64, "curve_points": 20, "sample_images": 10, "mistake_images": 10},
+    "ood": {"per_kind": 10},
 }
 
 
@@ -35,7 +36,7 @@ def test_exp_run_shows_in_metrics_diff_plots_diff_and_make_report(project, tiny_
     declared = [path for entry in yaml.safe_load((project.root / "dvc.yaml").read_text())["plots"]
                 for path in ([entry] if isinstance(entry, str) else next(iter(entry.values()))["y"])]
     evaluate_plots = [path for path in declared if path.startswith("plots/evaluate/")]
-    assert len(evaluate_plots) == 7
+    assert len(evaluate_plots) == 9
     for path in evaluate_plots:
         assert (project.root / path).is_file(), f"declared plot {path} was not written"
     with open(project.root / "plots/evaluate/roc.csv") as handle:
