@@ -3,13 +3,15 @@
     python bench/train.py                  # reference, default, fast: full data, tens of minutes
     python bench/train.py --quick          # 1 epoch on 6,000 images: checks the logic in minutes
     python bench/train.py --epochs 3 --configs reference,fast
+    python bench/train.py --fast-command   # the `dvc exp run` command of the fast configuration
 
 Every configuration trains through this project's pipeline (train.train_model: same input
 pipeline, callbacks and checkpointing), each in its own process so peak memory is its own. After
 every epoch the benchmark (and only the benchmark) evaluates test accuracy; that time is not
 counted. The reference (keras.io/examples/vision/mnist_convnet: Conv2D 32 3x3 relu, MaxPool,
 Conv2D 64 3x3 relu, MaxPool, Flatten, Dropout 0.5, Dense softmax; Adam, batch 128, 15 epochs)
-trains on data/prepared/train.npz; ours on data/balanced/train.npz, both validate on val.npz.
+trains on data/prepared/train.npz; ours on data/balanced/train.npz, both validate on val.npz. The
+fast configuration is bench/fast.yaml: `-S` overrides of params.yaml.
 Prints a table (wall and CPU seconds: the machine may be shared) and the ratios against the reference.
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ import tempfile
 import time
 
 import numpy as np
+import yaml
 
 import timing  # bench/timing.py (this script's folder is first on sys.path)
 
@@ -39,54 +42,41 @@ REFERENCE = {
     },
     "augment": {"rotation": 0, "zoom": 0, "translation": 0},
 }
-# The fast configuration: the README's one-line `dvc exp run -S ...` (keep the two in step).
-FAST = {
-    "oversample.method": "none",  # the bench then trains it on data/prepared/train.npz
-    "train.epochs": 2,
-    "train.batch_size": 256,
-    "train.learning_rate": 0.006,
-    "train.schedule": "one_cycle",
-    "train.warmup": 0.2,
-    "train.label_smoothing": 0.0,
-    "train.model.blocks": [
-        {"filters": 16, "kernel_size": 3, "padding": "valid", "batch_norm": True},
-        {"filters": 16, "kernel_size": 3, "padding": "valid", "batch_norm": True, "pool": True, "dropout": 0.1},
-        {"filters": 32, "kernel_size": 3, "padding": "valid", "batch_norm": True},
-        {"filters": 32, "kernel_size": 3, "padding": "valid", "batch_norm": True, "pool": True, "dropout": 0.1},
-    ],
-    "train.model.dense_units": 128,
-    "train.model.dropout": 0.3,
-    "train.model.batch_norm_momentum": 0.9,
-    "train.augment.rotation": 0,
-    "train.augment.zoom": 0,
-    "train.augment.translation": 0,
-}
+FAST_PATH = pathlib.Path(__file__).with_name("fast.yaml")  # the fast configuration, defined once
 CONFIGS = ("reference", "default", "fast")
 
 
-def set_dotted(section: dict, dotted: dict) -> dict:
-    """Apply the {"train.a.b": value} overrides to a copy of the `train` section."""
-    section = json.loads(json.dumps(section))
+def load_fast(path: pathlib.Path = FAST_PATH) -> dict:
+    """The fast configuration: {"train.a.b": value} overrides of params.yaml, as `dvc exp run -S` takes them."""
+    return yaml.safe_load(path.read_text())
+
+
+def fast_command(overrides: dict) -> str:
+    """The `dvc exp run` command that runs the fast configuration (docs/params.md shows it)."""
+    return "dvc exp run -n fast " + " ".join(f"-S '{key}={hydra(value)}'" for key, value in overrides.items())
+
+
+def set_dotted(all_params: dict, dotted: dict) -> dict:
+    """Apply the {"train.a.b": value} overrides to a copy of the whole params mapping, as `-S` does."""
+    all_params = json.loads(json.dumps(all_params))
     for key, value in dotted.items():
-        if not key.startswith("train."):
-            continue
-        *path, last = key.split(".")[1:]
-        target = section
+        *path, last = key.split(".")
+        target = all_params
         for name in path:
             target = target.setdefault(name, {})
         target[last] = value
-    return section
+    return all_params
 
 
 def run_one(args: argparse.Namespace) -> dict:
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "src"))
     from mnistflow.core import arrays, params
 
-    section = params.load_params(args.params)["train"]
-    section = {"reference": REFERENCE, "default": section, "fast": set_dotted(section, FAST)}[args.one]
+    all_params, fast = params.load_params(args.params), load_fast()
+    section = {"reference": REFERENCE, "default": all_params["train"], "fast": set_dotted(all_params, fast)["train"]}[args.one]
     if args.epochs:
         section = {**section, "epochs": args.epochs}
-    unbalanced = args.one == "reference" or (args.one == "fast" and FAST.get("oversample.method") == "none")
+    unbalanced = args.one == "reference" or (args.one == "fast" and fast.get("oversample.method") == "none")
     train_path = pathlib.Path(args.prepared, "train.npz") if unbalanced else pathlib.Path(args.balanced)
     train = arrays.load_split(train_path)
     validation = arrays.load_split(pathlib.Path(args.prepared, "val.npz"))
@@ -167,8 +157,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=0, help="override every configuration's epochs")
     parser.add_argument("--quick", action="store_true", help="1 epoch on 6,000 images: checks the logic only")
     parser.add_argument("--target", type=float, default=0.99, help="test accuracy to time")
+    parser.add_argument("--fast-command", action="store_true", help="print the dvc exp run command of the fast configuration")
     parser.add_argument("--one", choices=CONFIGS, help=argparse.SUPPRESS)  # internal: run one configuration
     args = parser.parse_args()
+    if args.fast_command:
+        print(fast_command(load_fast()))
+        return
     if args.quick and not args.epochs:
         args.epochs = 1
     if args.one:
@@ -205,7 +199,7 @@ def main() -> None:
                 print(f"  {name}: images/s x{ratio(r['images_per_second'], reference['images_per_second'])}, "
                       f"time to {args.target:.1%} x{ratio(r['seconds_to_target'], reference['seconds_to_target'])}, "
                       f"peak RSS x{ratio(r['peak_rss_gib'], reference['peak_rss_gib'])}")
-    print("\nfast configuration: dvc exp run " + " ".join(f"-S '{k}={hydra(v)}'" for k, v in FAST.items()))
+    print("\nfast configuration: " + fast_command(load_fast()))
 
 
 if __name__ == "__main__":
