@@ -34,6 +34,9 @@ def test_docs_params_shows_the_command_derived_from_bench_fast_yaml(bench_train,
     assert command in (ROOT / "docs" / "params.md").read_text().splitlines(), (
         "docs/params.md must show `python bench/train.py --fast-command`'s output as one line"
     )
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:  # any other page's copy too
+        copies = [line for line in page.read_text().splitlines() if line.startswith("dvc exp run -n fast ")]
+        assert all(line == command for line in copies), f"{page.name}: its fast command is not --fast-command's"
 
 
 def test_fast_configuration_names_only_known_params_with_valid_values(bench_train):
