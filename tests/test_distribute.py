@@ -156,7 +156,8 @@ def test_train_stage_as_two_workers_only_the_chief_writes_a_model_as_accurate_as
         command = [
             sys.executable, str(ROOT / "stages" / "train.py"), "--params", str(directory / "params-multi_worker.yaml"),
             "--train", str(directory / "train.npz"), "--val", str(directory / "val.npz"),
-            "--model", str(tmp_path / "out" / "model.keras"), "--live", str(tmp_path / "out" / "live"),
+            "--model", str(tmp_path / "out" / "model.keras"), "--card", str(tmp_path / "out" / "model.json"),
+            "--live", str(tmp_path / "out" / "live"),
             "--checkpoint", str(tmp_path / "out" / "checkpoint.npz"),
         ]
         workers.append(subprocess.Popen(command, env=run_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE,
@@ -191,7 +192,7 @@ def test_train_stage_multi_worker_without_tf_config_fails_in_one_line_before_imp
     stage = load_stage("train")
     argv = [
         "--params", str(directory / "params-multi_worker.yaml"), "--train", str(directory / "train.npz"),
-        "--val", str(directory / "val.npz"), "--model", str(tmp_path / "model.keras"),
+        "--val", str(directory / "val.npz"), "--model", str(tmp_path / "model.keras"), "--card", str(tmp_path / "model.json"),
         "--live", str(tmp_path / "live"), "--checkpoint", str(tmp_path / "checkpoint.npz"),
     ]
     assert cli.run(stage.main, argv) == 1
