@@ -202,3 +202,27 @@ def test_keep_best_by_val_loss_stops_after_patience_epochs_without_a_lower_loss(
         model.epoch = epoch
         keep.on_epoch_end(epoch, {"val_loss": loss})
         assert model.stop_training is (epoch == 3)
+
+
+def test_outliers_keep_each_digits_pixels_but_scramble_where_they_are():
+    from mnistflow.training.train import outliers
+
+    images = np.arange(4 * 28 * 28, dtype=np.uint16).reshape(4, 28, 28)  # every pixel distinct
+    scrambled = outliers(images, np.random.default_rng(0))
+    for original, mixed in zip(images, scrambled):
+        assert sorted(original.ravel()) == sorted(mixed.ravel()) and (original != mixed).mean() > 0.5
+    tiles = scrambled[2:].reshape(2, 4, 7, 4, 7).transpose(0, 1, 3, 2, 4).reshape(2, 16, 7, 7)
+    originals = images[2:].reshape(2, 4, 7, 4, 7).transpose(0, 1, 3, 2, 4).reshape(2, 16, 7, 7)
+    for tile_set, original_set in zip(tiles, originals):  # the second half moves whole 7x7 tiles
+        assert sorted(map(bytes, tile_set)) == sorted(map(bytes, original_set))
+    assert np.array_equal(scrambled, outliers(images, np.random.default_rng(0)))
+
+
+def test_batches_add_the_outlier_share_with_a_uniform_target():
+    from mnistflow.training.train import batches
+
+    images, labels = make_digits(10, seed=0)
+    first = next(iter(batches(images, labels, batch_size=20, seed=1, first_epoch=0, epochs=1, outlier_share=0.25)))
+    batch_images, batch_labels = (part.numpy() for part in first)
+    assert batch_images.shape == (25, 28, 28, 1)
+    assert np.allclose(batch_labels[20:], 0.1) and (batch_labels[:20].max(axis=1) == 1).all()

@@ -42,8 +42,8 @@ class ArchitectureParams:
         ConvBlock(64, padding="valid", batch_norm=True),
         ConvBlock(64, padding="valid", batch_norm=True, pool=True, dropout=0.25),
     )
-    # rescale: pixels / 255. per_image: subtract each image's median (its background) and divide by
-    # its max - median, so a raised, grey or faded background and low contrast all look like MNIST
+    # rescale: pixels / 255. per_image: subtract each image's background level (a low quantile of its
+    # pixels) and divide by its max above that, so a raised, grey or faded background and low contrast all look like MNIST
     # (the same idea as core.digit_image.prepare for files, but inside the model, so every
     # consumer of the saved model gets it).
     normalize: Literal["rescale", "per_image"] = "rescale"
@@ -159,8 +159,14 @@ def build_model(
     return keras.Model(inputs, outputs, name="mnist_cnn")
 
 
+# The background level is this quantile of an image's pixels: MNIST digits cover about a fifth of
+# the field, so a quarter of the pixels is background even where a band or a blot covers half of it
+# (the median is not: a half-covered image's median is the cover).
+BACKGROUND_QUANTILE = 0.25
+
+
 def per_image_normalization(images):
-    """(x - median) / (max - median), clipped at 0, per image: background 0, brightest stroke 1.
+    """(x - background) / (max - background), clipped at 0, per image: background 0, stroke 1.
 
     Written with keras.ops in the Functional graph (no custom layer), so the saved model loads
     with Keras alone and exports to ONNX (the sort becomes TopK).
@@ -169,9 +175,9 @@ def per_image_normalization(images):
 
     pixels = arrays.SIDE * arrays.SIDE
     ordered = ops.sort(layers.Reshape((pixels,), name="normalize_flatten")(images), axis=-1)
-    median = ops.reshape(ordered[:, pixels // 2], (-1, 1, 1, 1))
+    background = ops.reshape(ordered[:, int(pixels * BACKGROUND_QUANTILE)], (-1, 1, 1, 1))
     top = ops.reshape(ordered[:, pixels - 1], (-1, 1, 1, 1))
-    return ops.divide(ops.relu(ops.subtract(images, median)), ops.maximum(ops.subtract(top, median), 1.0))
+    return ops.divide(ops.relu(ops.subtract(images, background)), ops.maximum(ops.subtract(top, background), 1.0))
 
 
 def inference_copy(trained, architecture: ArchitectureParams, *, mixed_precision: bool = False, temperature: float = 1.0):

@@ -57,6 +57,10 @@ class TrainParams:
     # Temperature scaling (Guo et al. 2017) fitted on the validation split and built into the saved
     # model, and the share of validation digits whose top probability sets the "unsure" threshold.
     temperature_scaling: bool = True
+    # Outlier exposure (Hendrycks et al. 2019): this share of each batch is added as scrambled copies
+    # of its digits (pixels shuffled, or 7x7 tiles shuffled) with a uniform target, so the model
+    # learns low confidence on things that are not digits (`outliers`, docs/robustness.md).
+    outlier_exposure: float = dataclasses.field(default=0.0, metadata=params.check(params.between(0, 1, high_open=True)))
     unsure_rate: float = dataclasses.field(default=0.01, metadata=params.check(params.between(0, 1, high_open=True)))
     model: ArchitectureParams = ArchitectureParams()
     augment: AugmentParams = AugmentParams()
@@ -115,16 +119,46 @@ def epoch_order(samples: int, *, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(samples)
 
 
-def batches(images: np.ndarray, labels: np.ndarray, *, batch_size: int, seed: int, first_epoch: int, epochs: int):
-    """A tf.data pipeline of (float32 images, one-hot labels) batches for epochs first_epoch..epochs-1."""
+TILE = 7  # outlier tiles: the 28x28 field as a 4x4 grid
+
+
+def outliers(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Not-digits made from digits: the first half with every pixel shuffled, the rest with their
+    7x7 tiles shuffled. Each keeps its digit's ink and contrast, none keeps a digit's shape."""
+    count = len(images)
+    result = images.reshape(count, -1).copy()
+    half = count // 2
+    for index in range(half):
+        result[index] = result[index, rng.permutation(result.shape[1])]
+    grid = arrays.SIDE // TILE
+    tiles = images[half:].reshape(count - half, grid, TILE, grid, TILE).transpose(0, 1, 3, 2, 4).reshape(count - half, grid * grid, TILE, TILE)
+    for index in range(count - half):
+        tiles[index] = tiles[index, rng.permutation(grid * grid)]
+    result[half:] = tiles.reshape(count - half, grid, grid, TILE, TILE).transpose(0, 1, 3, 2, 4).reshape(count - half, -1)
+    return result.reshape(images.shape)
+
+
+def batches(
+    images: np.ndarray, labels: np.ndarray, *, batch_size: int, seed: int, first_epoch: int, epochs: int, outlier_share: float = 0.0,
+):
+    """A tf.data pipeline of (float32 images, one-hot labels) batches for epochs first_epoch..epochs-1;
+    with `outlier_share`, each batch also holds that share of `outliers` with a uniform target."""
     import tensorflow as tf
+
+    uniform = np.full((1, arrays.NUM_CLASSES), 1 / arrays.NUM_CLASSES, np.float32)
 
     def generate():
         for epoch in range(first_epoch, epochs):
             order = epoch_order(len(labels), seed=seed, epoch=epoch)
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
-                yield arrays.to_model_input(images[rows]), one_hot(labels[rows])
+                batch_images, batch_labels = images[rows], one_hot(labels[rows])
+                extra = round(len(rows) * outlier_share)
+                if extra:
+                    scrambled = outliers(batch_images[:extra], np.random.default_rng([seed, epoch, start]))
+                    batch_images = np.concatenate([batch_images, scrambled])
+                    batch_labels = np.concatenate([batch_labels, np.repeat(uniform, extra, axis=0)])
+                yield arrays.to_model_input(batch_images), batch_labels
 
     signature = (
         tf.TensorSpec((None, arrays.SIDE, arrays.SIDE, 1), tf.float32),
@@ -147,7 +181,8 @@ def fit(
     images, labels = train
     if initial_epoch >= config.epochs:
         return
-    data = batches(images, labels, batch_size=config.batch_size, seed=seed, first_epoch=initial_epoch, epochs=config.epochs)
+    data = batches(images, labels, batch_size=config.batch_size, seed=seed, first_epoch=initial_epoch, epochs=config.epochs,
+                   outlier_share=config.outlier_exposure)
     model.fit(
         data,
         epochs=config.epochs,
