@@ -141,7 +141,7 @@ class Batcher:
             images = batch[0].images if len(batch) == 1 else np.concatenate([request.images for request in batch])
             try:
                 outputs = await loop.run_in_executor(self._executor, self._predict, images)
-            except Exception as error:  # any failure of the model's failure belongs to the requests in this batch, not the worker)
+            except Exception as error:  # whatever the model raises belongs to this batch's requests; the worker goes on
                 logger.exception("model call on a batch of %d images failed", len(images))
                 for request in batch:
                     if not request.future.done():
