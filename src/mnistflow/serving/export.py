@@ -1,6 +1,10 @@
-"""Export the Keras model as a TensorFlow SavedModel that TensorFlow Serving loads.
+"""Export the Keras model for serving: an ONNX file for onnxruntime, and a TensorFlow SavedModel.
 
-Two serving signatures, both returning `probabilities` (float32 (N, 10), softmax) and `classes`
+`export_onnx` writes a float32 copy of the model as ONNX (what `predict` and `serving.runtime` run):
+input `pixels`, float32 (N, 28, 28, 1) raw 0-255; output softmax (N, 10). Its metadata_props carry
+`unsure_threshold` and `temperature` when given (models/model.json).
+
+`export_savedmodel` writes the SavedModel for TensorFlow Serving, with two serving signatures, both returning `probabilities` (float32 (N, 10), softmax) and `classes`
 (int64 (N,), the most probable digit):
 
 | signature | input `images` | for |
@@ -13,15 +17,22 @@ Neither rescales on the client side: the model rescales inside. Images must alre
 """
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
+import pathlib
+import warnings
 from typing import Any
 
-from mnistflow.core import atomic
+import numpy as np
+
+from mnistflow.core import arrays, atomic
 
 logger = logging.getLogger(__name__)
 
-SIDE = 28
+SIDE = arrays.SIDE
+METADATA_KEYS = ("temperature", "unsure_threshold")  # models/model.json's keys copied into the ONNX file
 
 
 def export_savedmodel(model: Any, directory: str | os.PathLike[str]) -> None:
@@ -29,10 +40,7 @@ def export_savedmodel(model: Any, directory: str | os.PathLike[str]) -> None:
     import keras
     import tensorflow as tf
 
-    if tuple(model.input_shape[1:]) != (SIDE, SIDE, 1) or tuple(model.output_shape[1:]) != (10,):
-        raise ValueError(
-            f"expected a model from (N, 28, 28, 1) images to (N, 10) probabilities; got {model.input_shape} -> {model.output_shape}"
-        )
+    _check_shapes(model)
 
     def answer(probabilities: Any) -> dict[str, Any]:
         return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=1, output_type=tf.int64)}
@@ -51,3 +59,126 @@ def export_savedmodel(model: Any, directory: str | os.PathLike[str]) -> None:
     with atomic.atomic_dir(directory) as temporary:
         archive.write_out(str(temporary), verbose=False)
     logger.info("wrote SavedModel with signatures serving_default (uint8) and serve_float to %s", directory)
+
+
+def export_onnx(
+    model: Any, path: str | os.PathLike[str], *, unsure_threshold: float | None = None, temperature: float | None = None,
+) -> None:
+    """Write a float32 copy of `model` (float32 (N, 28, 28, 1) -> softmax (N, 10)) as ONNX at `path`, atomically.
+
+    The copy, not the model: onnxruntime's CPU provider rejects the bfloat16 convolutions of a
+    mixed-precision model. `unsure_threshold` and `temperature`, when given, go into the file's
+    metadata_props as decimal strings (serving.runtime reads them back).
+    """
+    import tensorflow as tf
+
+    _check_shapes(model)
+    metadata = {key: value for key, value in (("unsure_threshold", unsure_threshold), ("temperature", temperature)) if value is not None}
+    for key, value in metadata.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{key} must be a finite number; got {value!r}")
+    copy = float32_copy(model)
+    signature = [tf.TensorSpec((None, SIDE, SIDE, 1), tf.float32, name="pixels")]
+    with atomic.atomic_path(path) as temporary, warnings.catch_warnings():
+        # tf2onnx's numpy-2 patch in Keras warns about np.object; nothing a user can act on.
+        warnings.simplefilter("ignore", FutureWarning)
+        copy.export(str(temporary), format="onnx", verbose=False, input_signature=signature)
+        _finish_onnx(temporary, copy, signature, metadata)
+    logger.info("wrote ONNX model (float32, input 'pixels' (N, 28, 28, 1)) with metadata %s to %s", metadata or "{}", path)
+
+
+def float32_copy(model: Any) -> Any:
+    """`model` with every layer's dtype policy float32 and the same weights (itself if already float32).
+
+    Cloning keeps the graph, so any layer or keras.ops call the model has comes along; only the
+    layers' `dtype` changes (a layer rebuilt from its config with `dtype="float32"`). Weights of a
+    mixed-precision model are float32 already, so they copy over exactly.
+    """
+    import keras
+
+    if all(layer.dtype_policy.name == "float32" for layer in _all_layers(model)):
+        return model
+
+    def as_float32(operation: Any) -> Any:
+        if not isinstance(operation, keras.layers.Layer):
+            return operation  # a keras.ops call in the graph: no weights, no policy
+        config = operation.get_config()
+        if "dtype" in config:
+            config["dtype"] = "float32"
+        return operation.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=as_float32, recursive=True)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def read_model_metadata(path: str | os.PathLike[str]) -> dict[str, float]:
+    """models/model.json's {"temperature", "unsure_threshold"} (those present); {} when the file is absent."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ValueError(  # noqa: TRY004  a bad file, not a bad argument: the CLI turns ValueError into one line
+            f"{path}: expected a JSON object with keys {', '.join(METADATA_KEYS)}; got {type(data).__name__}"
+        )
+    found = {}
+    for key in METADATA_KEYS:
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{path}: {key} must be a finite number; got {value!r}")
+        found[key] = float(value)
+    return found
+
+
+def _finish_onnx(path: pathlib.Path, model: Any, signature: list[Any], metadata: dict[str, float]) -> None:
+    """Bind the constants tf2onnx left as graph inputs, and write `metadata` into metadata_props.
+
+    tf2onnx's `from_function` (what `model.export` calls) lists every non-variable tensor the
+    traced function captures as a graph input: a Normalization layer's mean and variance, for
+    one, would become inputs the caller must feed. They are constants; here they become
+    initializers with the captured values (found by tracing the model the same way: the
+    placeholders' names are the ONNX inputs' names).
+    """
+    import onnx
+    import onnx.numpy_helper
+    import tensorflow as tf
+
+    proto = onnx.load(str(path))
+    extra = [value_info.name for value_info in proto.graph.input if value_info.name != signature[0].name]
+    if extra:
+        traced = tf.function(lambda pixels: model(pixels, training=False)).get_concrete_function(*signature)
+        captured = {inner.name: outer for outer, inner in traced.graph.captures if outer.dtype != tf.resource}
+        unbound = [name for name in extra if name not in captured]
+        if unbound:
+            raise ValueError(f"the ONNX export has inputs besides the images that are no captured constant: {', '.join(unbound)}")
+        for name in extra:
+            proto.graph.initializer.append(onnx.numpy_helper.from_array(np.asarray(captured[name]), name))
+        kept = [value_info for value_info in proto.graph.input if value_info.name not in extra]
+        del proto.graph.input[:]
+        proto.graph.input.extend(kept)
+        logger.info("bound %d captured constants as initializers: %s", len(extra), ", ".join(extra))
+    existing = {entry.key: entry for entry in proto.metadata_props}
+    for key, value in metadata.items():
+        entry = existing.get(key) or proto.metadata_props.add()
+        entry.key, entry.value = key, repr(float(value))  # repr: the shortest string that reads back exactly
+    onnx.save(proto, str(path))
+
+
+def _all_layers(model: Any) -> list[Any]:
+    layers = [model]
+    for layer in getattr(model, "layers", []):
+        layers.extend(_all_layers(layer))
+    return layers
+
+
+def _check_shapes(model: Any) -> None:
+    if tuple(model.input_shape[1:]) != (SIDE, SIDE, 1) or tuple(model.output_shape[1:]) != (arrays.NUM_CLASSES,):
+        raise ValueError(
+            f"expected a model from (N, 28, 28, 1) images to (N, 10) probabilities; got {model.input_shape} -> {model.output_shape}"
+        )

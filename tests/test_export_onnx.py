@@ -1,0 +1,118 @@
+"""export.export_onnx: a float32 ONNX copy of any model the training code builds, run by serving.runtime."""
+import json
+
+import numpy as np
+import pytest
+
+from mnistflow.serving import export, runtime
+
+pytestmark = pytest.mark.slow  # imports TensorFlow and converts with tf2onnx (a second or two per model)
+
+
+def perturbed(model, seed):
+    """`model` with weights away from their initial values (BatchNorm's statistics far from 0 and 1)."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([
+        rng.uniform(0.5, 2, w.shape) if "variance" in v.path else w + rng.normal(0, 0.1, w.shape)
+        for v, w in zip(model.weights, model.get_weights())
+    ])
+    return model
+
+
+def random_images(count, seed):
+    return np.random.default_rng(seed).integers(0, 256, (count, 28, 28), dtype=np.uint8)
+
+
+def no_augment():
+    from mnistflow.training.model import AugmentParams
+
+    return AugmentParams(rotation=0, zoom=0, translation=0)
+
+
+def test_export_onnx_of_a_mixed_bfloat16_model_runs_as_its_float32_twin_with_the_metadata(tmp_path):
+    from mnistflow.training.model import ArchitectureParams, build_model
+
+    mixed = perturbed(build_model(ArchitectureParams(), no_augment(), mixed_precision=True), seed=1)
+    twin = build_model(ArchitectureParams(), no_augment(), mixed_precision=False)
+    twin.set_weights(mixed.get_weights())
+    export.export_onnx(mixed, tmp_path / "model.onnx", unsure_threshold=0.6, temperature=1.3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no temporary left beside it
+    classifier = runtime.load(tmp_path / "model.onnx")
+    assert classifier.metadata == {"unsure_threshold": "0.6", "temperature": "1.3"}
+    images = random_images(128, seed=2)
+    batch = images.astype(np.float32)[..., np.newaxis]
+    answer = classifier.predict(images)
+    np.testing.assert_allclose(answer, np.asarray(twin(batch, training=False)), rtol=1e-4, atol=1e-5)
+    from_mixed = np.asarray(mixed(batch, training=False))
+    assert (answer.argmax(axis=1) == from_mixed.argmax(axis=1)).mean() >= 0.95
+    assert [layer.dtype_policy.name for layer in mixed.layers if "conv" in layer.name] == ["mixed_bfloat16"] * 4  # left as it was
+
+
+def test_export_onnx_keeps_extra_layers_and_keras_ops_in_the_graph(tmp_path):
+    import keras
+
+    from mnistflow.training.model import ArchitectureParams, ConvBlock, build_model
+
+    small = ArchitectureParams(blocks=(ConvBlock(8, batch_norm=True, pool=True), ConvBlock(8, strides=2)), dense_units=16)
+    core = perturbed(build_model(small, no_augment(), mixed_precision=True), seed=3)
+    inputs = keras.Input((28, 28, 1), name="pixels")
+    centred = keras.layers.Normalization(mean=33.0, variance=78.0**2, name="normalise")(inputs)  # then back to 0-255
+    pixels = keras.ops.add(keras.ops.multiply(centred, 78.0), 33.0)
+    probabilities = core(pixels)
+    sharpened = keras.ops.softmax(keras.ops.log(probabilities) / 0.5, axis=-1)  # a temperature, as keras.ops
+    model = keras.Model(inputs, sharpened)
+    export.export_onnx(model, tmp_path / "model.onnx")
+    images = random_images(64, seed=4)
+    answer = runtime.load(tmp_path / "model.onnx").predict(images)
+    expected = np.asarray(export.float32_copy(model)(images.astype(np.float32)[..., np.newaxis], training=False))
+    np.testing.assert_allclose(answer, expected, rtol=1e-4, atol=1e-5)
+    assert runtime.load(tmp_path / "model.onnx").unsure_threshold is None
+
+
+def test_float32_copy_returns_a_float32_model_itself(tmp_path):
+    from mnistflow.training.model import ArchitectureParams, build_model
+
+    model = build_model(ArchitectureParams(), no_augment(), mixed_precision=False)
+    assert export.float32_copy(model) is model
+
+
+def test_export_onnx_rejects_a_model_with_another_output_shape(tmp_path):
+    import keras
+
+    inputs = keras.Input((28, 28, 1))
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))
+    with pytest.raises(ValueError, match=r"expected a model from \(N, 28, 28, 1\) images to \(N, 10\) probabilities; got"):
+        export.export_onnx(model, tmp_path / "model.onnx")
+    assert not list(tmp_path.iterdir())
+
+
+def test_export_onnx_rejects_a_threshold_that_is_not_a_number(tmp_path):
+    import keras
+
+    inputs = keras.Input((28, 28, 1))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs)))
+    with pytest.raises(ValueError, match=r"unsure_threshold must be a finite number; got nan"):
+        export.export_onnx(model, tmp_path / "model.onnx", unsure_threshold=float("nan"))
+    assert not list(tmp_path.iterdir())
+
+
+def test_read_model_metadata_gives_the_numbers_present_and_nothing_for_a_missing_file(tmp_path):
+    assert export.read_model_metadata(tmp_path / "model.json") == {}
+    (tmp_path / "model.json").write_text(json.dumps({"temperature": 1.2, "unsure_threshold": 0.55, "other": "kept out"}))
+    assert export.read_model_metadata(tmp_path / "model.json") == {"temperature": 1.2, "unsure_threshold": 0.55}
+    (tmp_path / "model.json").write_text(json.dumps({"temperature": 1.2}))
+    assert export.read_model_metadata(tmp_path / "model.json") == {"temperature": 1.2}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", r"model\.json: not valid JSON \(Expecting property name"),
+        ("[0.5]", r"model\.json: expected a JSON object with keys temperature, unsure_threshold; got list"),
+        ('{"unsure_threshold": "0.5"}', r"model\.json: unsure_threshold must be a finite number; got '0\.5'"),
+    ],
+)
+def test_read_model_metadata_rejects_a_file_it_cannot_use_naming_the_problem(tmp_path, text, message):
+    (tmp_path / "model.json").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        export.read_model_metadata(tmp_path / "model.json")
