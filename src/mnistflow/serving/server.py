@@ -125,7 +125,9 @@ async def _uploaded_images(request: fastapi.Request, limits: Limits) -> tuple[li
     try:
         form = await request.form(max_files=limits.max_files, max_fields=limits.max_files)
     except starlette.formparsers.MultiPartException as error:
-        raise payloads.RequestError(f"unreadable multipart body: {error.message}") from None
+        raise payloads.RequestError(f"multipart body refused: {error.message}") from None
+    except starlette.exceptions.HTTPException as error:  # what starlette turns a MultiPartException into inside an app
+        raise payloads.RequestError(f"multipart body refused: {error.detail}", status=error.status_code) from None
     try:
         uploads = [value for value in form.getlist("files") if isinstance(value, starlette.datastructures.UploadFile)]
         if not uploads:
