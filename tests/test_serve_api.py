@@ -12,10 +12,10 @@ import subprocess
 
 import numpy as np
 import pytest
-from PIL import Image
-
 import real_mnist
 import served_model
+from PIL import Image
+
 from mnistflow import __main__ as command
 from mnistflow.serving import batching, model_info, runtime, server
 
@@ -212,8 +212,8 @@ BAD_JSON = [
     (json.dumps({"instances": [image_28(-1)]}).encode(), "instances[0] has value -1 at [0, 0]; pixel values must be 0-255"),
     (b'{"instances": [' + json.dumps(image_28()).replace("0", "NaN", 1).encode() + b"]}", "instances[0] has value nan at [0, 0]; pixel values must be 0-255"),
     (json.dumps({"instances": [np.full((28, 28), 0.5).tolist()]}).encode(),
-     "instances[0] has value 0.5 at [0, 0]; signature serving_default takes whole numbers 0-255 (uint8): "
-     "round them, or send signature_name serve_float with 28x28x1 images"),
+     ("instances[0] has value 0.5 at [0, 0]; signature serving_default takes whole numbers 0-255 (uint8): "
+     "round them, or send signature_name serve_float with 28x28x1 images")),
     (json.dumps({"instances": [{"pixels": image_28()}]}).encode(), "instances[0] has inputs ['pixels']; this model's only input is 'images'"),
     (json.dumps({"instances": [{"images": image_28()}, image_28()]}).encode(), 'instances mixes {"images": ...} objects and bare arrays; use one form for all'),
     (json.dumps({"inputs": {"x": []}}).encode(), "inputs has ['x']; this model's only input is 'images'"),
@@ -235,8 +235,8 @@ def test_a_body_over_the_size_limit_is_refused_with_413_whether_or_not_it_declar
     assert (declared.status_code, declared.json()) == (413, {"error": f"request body is {limit + 1:,} bytes; the limit is {limit:,} bytes "
                                                                       "(send fewer or smaller images per request)"})
     chunked = client.post("/predict", content=(b" " * 65536 for _ in range(limit // 65536 + 1)))  # no Content-Length
-    assert (chunked.status_code, chunked.json()["error"]) == (413, f"request body is over {limit:,} bytes; the limit is {limit:,} bytes "
-                                                                  "(send fewer or smaller images per request)")
+    assert (chunked.status_code, chunked.json()["error"]) == (413, (f"request body is over {limit:,} bytes; the limit is {limit:,} bytes "
+                                                                  "(send fewer or smaller images per request)"))
     assert client.get("/healthz").status_code == 200
 
 
@@ -261,7 +261,7 @@ def test_upload_refuses_a_file_it_cannot_use_naming_the_file_and_the_problem(cli
     assert response.status_code == status
     error = response.json()["error"]
     if message is None:
-        assert error.startswith("cut.png: unreadable image data (") or error.startswith("cut.png: not an image that can be read ("), error
+        assert error.startswith(("cut.png: unreadable image data (", "cut.png: not an image that can be read (")), error
     else:
         assert error == message
     assert client.get("/healthz").status_code == 200
