@@ -59,5 +59,9 @@ def run(args: argparse.Namespace) -> int:
           f"waiting up to {config.max_wait_ms:g} ms)", file=sys.stderr, flush=True)
     uvicorn_config = uvicorn.Config(app, log_config=None, access_log=args.access_log, lifespan="on",
                                     log_level=logging.INFO if args.access_log else logging.WARNING)
-    uvicorn.Server(uvicorn_config).run(sockets=[listening])
+    try:
+        uvicorn.Server(uvicorn_config).run(sockets=[listening])
+    except KeyboardInterrupt:  # uvicorn shuts down gracefully on Ctrl-C, then re-raises it
+        pass
+    print("stopped", file=sys.stderr)
     return 0
