@@ -9,11 +9,11 @@ const preview = document.getElementById("preview");
 const ink = pad.getContext("2d");
 const prediction = document.getElementById("prediction");
 const verdict = document.getElementById("verdict");
-const top = document.getElementById("top");
+const ranking = document.getElementById("top");
 const error = document.getElementById("error");
 const upload = document.getElementById("upload");
 
-const STROKE = 18; // pixels on the 280-pixel pad: about MNIST's stroke once the digit is scaled to 20 of 28
+const STROKE = 22; // pixels on the 280-pixel pad: MNIST's 2-3 pixel stroke once a digit ~200 pixels tall is scaled to 20 of 28
 let drawing = false;
 let hasInk = false;
 let inFlight = false;
@@ -25,7 +25,7 @@ function clearPad() {
   hasInk = false;
   prediction.textContent = "";
   verdict.hidden = true;
-  top.replaceChildren();
+  ranking.replaceChildren();
   preview.getContext("2d").clearRect(0, 0, preview.width, preview.height);
   showError(null);
 }
@@ -110,7 +110,7 @@ function show(result) {
   preview.getContext("2d").putImageData(pixels, 0, 0);
   prediction.textContent = String(result.digit);
   verdict.hidden = result.unsure !== true;
-  top.replaceChildren(...result.top.map(({ digit, probability }) => {
+  ranking.replaceChildren(...result.top.map(({ digit, probability }) => {
     const row = document.createElement("li");
     const percent = `${(probability * 100).toFixed(1)}%`;
     row.innerHTML = `<b></b><span class="bar"><span></span></span><span></span>`;
