@@ -63,3 +63,15 @@ def test_server_process_listens_on_127_0_0_1_by_default():
         status = get(f"{server.url}/v1/models/mnist")
     assert status["model"]["file"] == "model.onnx" and len(status["model"]["md5"]) == 32
     assert status["model_version_status"][0]["state"] == "AVAILABLE"
+
+
+def test_listening_socket_names_tcp_so_asyncio_turns_nagle_off_on_its_connections():
+    import socket
+
+    from mnistflow.serving import serve
+
+    listening = serve.listen("127.0.0.1", 0)
+    try:
+        assert listening.proto == socket.IPPROTO_TCP and listening.getsockname()[1] > 0
+    finally:
+        listening.close()
