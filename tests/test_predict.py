@@ -1,4 +1,4 @@
-"""The predict command's output, exit statuses and messages, with a stand-in model (no TensorFlow)."""
+"""The predict command's output, exit statuses and messages, with a stand-in model (no TensorFlow, no onnxruntime)."""
 import json
 import os
 import pathlib
@@ -19,20 +19,30 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 class CountingModel:
     """Answers (bright pixels mod 10) with 0.7, that digit + 3 with 0.2, the rest 0.0125 each."""
 
-    def __call__(self, batch, training):
-        assert batch.dtype == np.float32 and batch.shape[1:] == (28, 28, 1) and training is False
-        digits = (batch > 127).sum(axis=(1, 2, 3)) % 10
-        probabilities = np.full((len(batch), 10), 0.0125, dtype=np.float32)
-        probabilities[np.arange(len(batch)), digits] = 0.7
-        probabilities[np.arange(len(batch)), (digits + 3) % 10] = 0.2
+    def __init__(self, unsure_threshold=None):
+        self.unsure_threshold = unsure_threshold
+
+    def predict(self, images):
+        assert images.dtype == np.uint8 and images.shape[1:] == (28, 28)
+        digits = (images > 127).sum(axis=(1, 2)) % 10
+        probabilities = np.full((len(images), 10), 0.0125, dtype=np.float32)
+        probabilities[np.arange(len(images)), digits] = 0.7
+        probabilities[np.arange(len(images)), (digits + 3) % 10] = 0.2
         return probabilities
 
 
 @pytest.fixture
 def counting_model(monkeypatch, tmp_path):
-    (tmp_path / "model.keras").write_text("stand-in")
-    monkeypatch.setattr(predict, "load_model", lambda path, engine: CountingModel())
-    return tmp_path / "model.keras"
+    (tmp_path / "model.onnx").write_text("stand-in")
+    monkeypatch.setattr(predict, "load_model", lambda path: CountingModel())
+    return tmp_path / "model.onnx"
+
+
+@pytest.fixture
+def model_with_threshold(monkeypatch, tmp_path):
+    """A stand-in whose metadata threshold (0.75) is above its 0.7 answers: every answer unsure."""
+    monkeypatch.setattr(predict, "load_model", lambda path: CountingModel(unsure_threshold=0.75))
+    return tmp_path / "model.onnx"
 
 
 def images_with_bright_pixels(*counts: int) -> np.ndarray:
@@ -57,11 +67,12 @@ def test_top_two_gives_digit_runner_up_and_their_probabilities_with_ties_to_the_
 def test_classify_calls_the_model_in_chunks_and_keeps_the_order():
     calls = []
 
-    def model(batch, training):
-        calls.append(len(batch))
-        return CountingModel()(batch, training)
+    class Recording(CountingModel):
+        def predict(self, images):
+            calls.append(len(images))
+            return super().predict(images)
 
-    probabilities = predict.classify(model, images_with_bright_pixels(1, 2, 3, 4, 5), batch_size=2)
+    probabilities = predict.classify(Recording(), images_with_bright_pixels(1, 2, 3, 4, 5), batch_size=2)
     assert calls == [2, 2, 1] and probabilities.argmax(axis=1).tolist() == [1, 2, 3, 4, 5]
 
 
@@ -80,7 +91,7 @@ def test_predict_csv_format_has_a_header_and_one_line_per_input(counting_model, 
     path = write_csv(tmp_path / "t.csv", 4)
     assert command.main(["predict", str(path), "--model", str(counting_model), "--format", "csv"]) == 0
     assert capsys.readouterr().out == (
-        "input,digit,probability,runner_up,runner_up_probability\n" f"{path}:2,4,0.7000,7,0.2000\n"
+        "input,digit,probability,runner_up,runner_up_probability,unsure\n" f"{path}:2,4,0.7000,7,0.2000,false\n"
     )
 
 
@@ -89,8 +100,8 @@ def test_predict_json_format_parses_to_one_record_per_input(counting_model, tmp_
     assert command.main(["predict", str(path), "--model", str(counting_model), "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert records == [
-        {"input": f"{path}:2", "digit": 3, "probability": 0.7, "runner_up": 6, "runner_up_probability": 0.2},
-        {"input": f"{path}:3", "digit": 9, "probability": 0.7, "runner_up": 2, "runner_up_probability": 0.2},
+        {"input": f"{path}:2", "digit": 3, "probability": 0.7, "runner_up": 6, "runner_up_probability": 0.2, "unsure": False},
+        {"input": f"{path}:3", "digit": 9, "probability": 0.7, "runner_up": 2, "runner_up_probability": 0.2, "unsure": False},
     ]
 
 
@@ -137,10 +148,68 @@ def test_prepared_file_name_is_numbered_and_uses_safe_characters_only():
 
 def test_predict_reports_a_missing_model_with_how_to_get_one(tmp_path, capsys):
     path = write_csv(tmp_path / "t.csv", 1)
-    assert command.main(["predict", str(path), "--model", str(tmp_path / "none.keras")]) == 1
+    assert command.main(["predict", str(path), "--model", str(tmp_path / "none.onnx")]) == 1
     assert capsys.readouterr().err == (
-        f"error: {tmp_path}/none.keras: no such model file; train one first (dvc repro train) or pass --model PATH\n"
+        f"error: {tmp_path}/none.onnx: no such model file; export one first (dvc repro export) or pass --model PATH\n"
     )
+
+
+def test_predict_rejects_a_keras_model_saying_to_export_it(tmp_path, capsys):
+    path = write_csv(tmp_path / "t.csv", 1)
+    (tmp_path / "model.keras").write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip, as far as the check goes
+    assert command.main(["predict", str(path), "--model", str(tmp_path / "model.keras")]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path}/model.keras: a Keras model; predict runs its ONNX export: "
+        "run `dvc repro export` and pass --model models/model.onnx\n"
+    )
+
+
+def test_predict_marks_answers_below_the_model_s_threshold_unsure_in_every_format(model_with_threshold, tmp_path, capsys):
+    path = write_csv(tmp_path / "t.csv", 7)
+    arguments = ["predict", str(path), "--model", str(model_with_threshold)]
+    assert command.main([*arguments, "--format", "table"]) == 0
+    width = len(f"{path}:2")
+    assert capsys.readouterr().out == (
+        f"{'input':<{width}}  {'digit':>21}  probability  runner-up  probability\n"  # 21: len('unsure (best guess 7)')
+        f"{path}:2  unsure (best guess 7)       0.7000          0       0.2000\n"
+    )
+    assert command.main([*arguments, "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == f"{path}:2,7,0.7000,0,0.2000,true"
+    assert command.main([*arguments, "--format", "json"]) == 0
+    assert [r["unsure"] for r in json.loads(capsys.readouterr().out)] == [True]
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [([], [True, True]), (["--unsure-threshold", "0"], [False, False]), (["--unsure-threshold", "0.7"], [False, False]),
+     (["--unsure-threshold", "0.71"], [True, True])],
+    ids=["metadata-0.75", "flag-0-turns-it-off", "flag-equal-is-sure", "flag-0.71"],
+)
+def test_unsure_threshold_flag_overrides_the_model_s_metadata(model_with_threshold, tmp_path, capsys, flag, expected):
+    path = write_csv(tmp_path / "t.csv", 3, 8)
+    assert command.main(["predict", str(path), "--model", str(model_with_threshold), "--format", "json", *flag]) == 0
+    assert [r["unsure"] for r in json.loads(capsys.readouterr().out)] == expected
+
+
+@pytest.mark.parametrize(("threshold", "expected"), [(None, [False, False]), (0.0, [False, False]), (1.01, [True, True]), (0.5, [False, True])])
+def test_is_unsure_compares_the_top_probability_with_the_threshold(threshold, expected):
+    probabilities = np.array([[1.0] + [0.0] * 9, [0.4, 0.35, 0.25] + [0.0] * 7])
+    assert predict.is_unsure(probabilities, threshold).tolist() == expected
+
+
+def test_a_threshold_of_1_01_makes_every_answer_unsure_even_without_metadata(counting_model, tmp_path, capsys):
+    path = write_csv(tmp_path / "t.csv", 1, 2)
+    arguments = ["predict", str(path), "--model", str(counting_model), "--format", "csv", "--unsure-threshold", "1.01"]
+    assert command.main(arguments) == 0
+    assert [line.rsplit(",", 1)[1] for line in capsys.readouterr().out.splitlines()[1:]] == ["true", "true"]
+
+
+@pytest.mark.parametrize("value", ["-0.1", "nan", "high"])
+def test_predict_rejects_an_unsure_threshold_that_is_not_a_number_at_least_0(value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        command.main(["predict", "x.png", "--unsure-threshold", value])
+    assert exit_info.value.code == 2
+    assert f"argument --unsure-threshold: must be a number >= 0 (a probability; 0 turns it off); got '{value}'" in capsys.readouterr().err
 
 
 def test_predict_rejects_an_unknown_format_with_the_choices(capsys):
@@ -157,26 +226,4 @@ def test_python_dash_m_mnistflow_predict_help_runs_without_loading_tensorflow():
         capture_output=True, text=True, env=environment, check=False,
     )
     assert result.returncode == 0 and "--save-prepared DIR" in result.stdout
-    assert "tensorflow" not in result.stderr  # -X importtime lists every module imported
-
-
-@pytest.mark.parametrize(
-    ("engine", "images", "expected"),
-    [
-        ("auto", 1, "numpy"), ("auto", predict.NUMPY_UP_TO, "numpy"), ("auto", predict.NUMPY_UP_TO + 1, "tensorflow"),
-        ("keras", 1, "keras"), ("tensorflow", 1, "tensorflow"), ("numpy", 10_000, "numpy"),
-    ],
-)
-def test_choose_engine_uses_numpy_for_a_few_images_and_tensorflow_for_many_unless_told(engine, images, expected):
-    assert predict.choose_engine(engine, images) == expected
-
-
-def test_predict_asks_for_the_numpy_engine_for_one_image_and_tensorflow_for_many(monkeypatch, tmp_path, capsys):
-    engines = []
-    monkeypatch.setattr(predict, "load_model", lambda path, engine: engines.append(engine) or CountingModel())
-    few = write_csv(tmp_path / "few.csv", 1)
-    many = write_csv(tmp_path / "many.csv", *range(predict.NUMPY_UP_TO + 1))
-    assert command.main(["predict", str(few), "--model", "m.keras"]) == 0
-    assert command.main(["predict", str(many), "--model", "m.keras"]) == 0
-    assert command.main(["predict", str(few), "--model", "m.keras", "--engine", "keras"]) == 0
-    assert engines == ["numpy", "tensorflow", "keras"]
+    assert "tensorflow" not in result.stderr and "onnxruntime" not in result.stderr  # -X importtime lists every module imported

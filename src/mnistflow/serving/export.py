@@ -17,12 +17,14 @@ Neither rescales on the client side: the model rescales inside. Images must alre
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import pathlib
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -79,8 +81,9 @@ def export_onnx(
             raise ValueError(f"{key} must be a finite number; got {value!r}")
     copy = float32_copy(model)
     signature = [tf.TensorSpec((None, SIDE, SIDE, 1), tf.float32, name="pixels")]
-    with atomic.atomic_path(path) as temporary, warnings.catch_warnings():
-        # tf2onnx's numpy-2 patch in Keras warns about np.object; nothing a user can act on.
+    with atomic.atomic_path(path) as temporary, warnings.catch_warnings(), _quiet_logger("tf2onnx"):
+        # tf2onnx's numpy-2 patch in Keras warns about np.object, and tf2onnx logs each optimizer
+        # pass at INFO: nothing a user can act on, five lines per stage run.
         warnings.simplefilter("ignore", FutureWarning)
         copy.export(str(temporary), format="onnx", verbose=False, input_signature=signature)
         _finish_onnx(temporary, copy, signature, metadata)
@@ -168,6 +171,18 @@ def _finish_onnx(path: pathlib.Path, model: Any, signature: list[Any], metadata:
         entry = existing.get(key) or proto.metadata_props.add()
         entry.key, entry.value = key, repr(float(value))  # repr: the shortest string that reads back exactly
     onnx.save(proto, str(path))
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Log only warnings and errors from logger `name` inside the block."""
+    library_logger = logging.getLogger(name)
+    level = library_logger.level
+    library_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        library_logger.setLevel(level)
 
 
 def _all_layers(model: Any) -> list[Any]:

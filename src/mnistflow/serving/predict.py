@@ -3,12 +3,11 @@
     python -m mnistflow predict digits/ photo.jpg --format table
     python -m mnistflow predict data/raw/mnist_test.csv --format csv > predictions.csv
 
-For each input it prints the predicted digit, its probability, the runner-up and its probability.
-Three engines run the model. A few images (up to `NUMPY_UP_TO`) go to `numpy_model`, which needs
-no TensorFlow (a second instead of several); more go to `graph_model`, one TensorFlow graph with
-BatchNorm folded into the convolutions (the fastest per image in batches); `keras` calls the
-Keras model itself. `--engine` overrides the choice; a model with a layer the numpy or TensorFlow
-engine does not know runs with Keras.
+For each input it prints the predicted digit, its probability, the runner-up and its probability,
+and whether the answer is `unsure`: its probability is below the unsure threshold (the model's
+metadata, from the train stage's models/model.json, or `--unsure-threshold`). With no threshold,
+nothing is unsure. The model is the export stage's ONNX file (models/model.onnx), run by
+onnxruntime (`serving.runtime`): no TensorFlow import, a few milliseconds to open.
 An input that cannot be used (unreadable, not an image, no ink, a bad CSV row) gets one line on
 stderr; the others are still classified, and the exit status is 1. How inputs are read and
 prepared: `predict_inputs`, `digit_image`.
@@ -20,6 +19,7 @@ import csv
 import io
 import json
 import logging
+import math
 import pathlib
 import re
 import sys
@@ -31,29 +31,36 @@ import numpy as np
 from PIL import Image
 
 from mnistflow.core import arrays, atomic
-from mnistflow.serving import folded, predict_inputs
+from mnistflow.serving import predict_inputs
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "models/model.keras"
+DEFAULT_MODEL = "models/model.onnx"
 BATCH_SIZE = 2048  # images per model call: large enough to keep the cores busy, small enough for memory
 FORMATS = ("table", "json", "csv")
-ENGINES = ("auto", "tensorflow", "keras", "numpy")
-EAGER_UP_TO = 64  # images; a Keras call on fewer skips tracing the graph
-NUMPY_UP_TO = 100  # images; beyond this, importing TensorFlow (seconds) pays for itself in speed
-COLUMNS = ("input", "digit", "probability", "runner_up", "runner_up_probability")
+COLUMNS = ("input", "digit", "probability", "runner_up", "runner_up_probability", "unsure")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, directories of images, or MNIST CSV files")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"Keras model to use (default: {DEFAULT_MODEL})")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"ONNX model to use, from the export stage (default: {DEFAULT_MODEL})")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     parser.add_argument(
-        "--engine", choices=ENGINES, default="auto",
-        help=f"run the model as a folded TensorFlow graph, with Keras itself, or with numpy (no TensorFlow import); "
-        f"auto: numpy up to {NUMPY_UP_TO} images, tensorflow beyond (default: auto)",
+        "--unsure-threshold", type=threshold, metavar="P",
+        help="call an answer unsure when its probability is below P (default: the model's own threshold, if it has one)",
     )
     parser.add_argument("--save-prepared", metavar="DIR", help="write the 28x28 PNG the model saw for each input into DIR")
+
+
+def threshold(text: str) -> float:
+    """argparse type for --unsure-threshold: a number >= 0 (above 1 makes every answer unsure)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0 (a probability; 0 turns it off); got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,84 +73,45 @@ def run(args: argparse.Namespace) -> int:
     for name, message in inputs.failures:
         print(f"error: {name}: {' '.join(message.split())}", file=sys.stderr)
     probabilities = np.zeros((0, arrays.NUM_CLASSES), dtype=np.float32)
+    unsure_threshold = args.unsure_threshold
     if len(images):
-        probabilities = classify(load_model(args.model, engine=choose_engine(args.engine, len(images))), images)
+        model = load_model(args.model)
+        probabilities = classify(model, images)
+        if unsure_threshold is None:
+            unsure_threshold = model.unsure_threshold
     # Always a whole document (an empty JSON list, a header-only CSV), so a pipe can parse it.
-    sys.stdout.write(format_predictions(inputs.names, probabilities, args.format))
+    sys.stdout.write(format_predictions(inputs.names, probabilities, args.format, unsure_threshold=unsure_threshold))
     return 1 if inputs.failures else 0
 
 
-def choose_engine(engine: str, images: int) -> str:
-    """'auto' becomes 'numpy' for a few images (no TensorFlow import), 'tensorflow' for many."""
-    if engine == "auto":
-        return "numpy" if images <= NUMPY_UP_TO else "tensorflow"
-    return engine
-
-
-def load_model(path: str | pathlib.Path, *, engine: str = "tensorflow") -> Any:
-    """Load a model that takes (N, 28, 28, 1) and returns (N, 10) probabilities, callable as model(x, training=False).
-
-    engines 'numpy' and 'tensorflow' fall back to Keras when `folded` does not support a layer the model uses.
-    """
+def load_model(path: str | pathlib.Path) -> Any:
+    """The ONNX model at `path` on onnxruntime (`runtime.Classifier`); a one-line ValueError for a missing or Keras file."""
     path = pathlib.Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: no such model file; train one first (dvc repro train) or pass --model PATH")
-    if not zipfile.is_zipfile(path):  # Keras would call it "File not found", which misleads
-        raise ValueError(f"{path}: not a Keras model (a .keras file is a zip archive); pass --model PATH to one the train stage wrote")
-    if engine not in ENGINES[1:]:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES[1:])}; got {engine!r}")
-    model = None
-    if engine in ("numpy", "tensorflow"):
-        try:
-            if engine == "numpy":
-                from mnistflow.serving import numpy_model
-
-                model = numpy_model.load(path)
-            else:
-                from mnistflow.serving import graph_model
-
-                model = graph_model.load(path)
-        except folded.Unsupported as error:
-            logger.info("%s: the %s engine does not support %s; using Keras", path, engine, error)
-    if model is None:
-        model = _KerasModel(path)
-    if tuple(model.input_shape[1:]) != (28, 28, 1) or tuple(model.output_shape[1:]) != (10,):
+        raise ValueError(f"{path}: no such model file; export one first (dvc repro export) or pass --model PATH")
+    if path.suffix == ".keras" or zipfile.is_zipfile(path):
         raise ValueError(
-            f"{path}: expected a model from (N, 28, 28, 1) images to (N, 10) probabilities; "
-            f"got {model.input_shape} -> {model.output_shape}"
+            f"{path}: a Keras model; predict runs its ONNX export: run `dvc repro export` and pass --model models/model.onnx"
         )
-    return model
+    # Imported here, not at the top: `predict --help` needs no onnxruntime.
+    from mnistflow.serving import runtime
 
-
-class _KerasModel:
-    """The Keras model called through one traced tf.function: batches run several times faster than
-    eager calls (measured in bench/predict.py), and any batch size reuses the same graph. A small
-    batch is called eagerly: tracing the graph costs more than it saves there."""
-
-    def __init__(self, path: pathlib.Path):
-        import keras  # here, not at the top: TensorFlow takes seconds to import
-        import tensorflow as tf
-
-        self.keras_model = keras.models.load_model(path, compile=False)
-        self.input_shape, self.output_shape = self.keras_model.input_shape, self.keras_model.output_shape
-        self._call = tf.function(
-            lambda batch: self.keras_model(batch, training=False),
-            input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)],
-        )
-
-    def __call__(self, batch: np.ndarray, training: bool = False) -> np.ndarray:
-        if training:
-            raise ValueError("predict runs the model in inference mode only")
-        if len(batch) <= EAGER_UP_TO:
-            return np.asarray(self.keras_model(batch, training=False))
-        return self._call(batch).numpy()
+    return runtime.load(path)
 
 
 def classify(model: Any, images: np.ndarray, *, batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """uint8 images (N, 28, 28) -> float32 probabilities (N, 10), in chunks of `batch_size`."""
-    batch = arrays.to_model_input(images)
-    chunks = [np.asarray(model(batch[start : start + batch_size], training=False)) for start in range(0, len(batch), batch_size)]
+    """uint8 images (N, 28, 28) -> float32 probabilities (N, 10) from `model.predict`, in chunks of `batch_size`."""
+    chunks = [np.asarray(model.predict(images[start : start + batch_size])) for start in range(0, len(images), batch_size)]
+    if not chunks:
+        return np.zeros((0, arrays.NUM_CLASSES), dtype=np.float32)
     return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def is_unsure(probabilities: np.ndarray, unsure_threshold: float | None) -> np.ndarray:
+    """bool (N,): the top probability is below the threshold (all False when there is none)."""
+    if unsure_threshold is None:
+        return np.zeros(len(probabilities), dtype=bool)
+    return probabilities.max(axis=1, initial=0.0) < unsure_threshold
 
 
 def top_two(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -154,8 +122,11 @@ def top_two(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return first, probabilities[rows, first], second, probabilities[rows, second]
 
 
-def format_predictions(names: Sequence[str], probabilities: np.ndarray, output_format: str) -> str:
+def format_predictions(
+    names: Sequence[str], probabilities: np.ndarray, output_format: str, *, unsure_threshold: float | None = None,
+) -> str:
     digit, probability, runner_up, runner_up_probability = top_two(probabilities)
+    unsure = is_unsure(probabilities, unsure_threshold)
     records = [
         {
             "input": name,
@@ -163,6 +134,7 @@ def format_predictions(names: Sequence[str], probabilities: np.ndarray, output_f
             "probability": round(float(probability[i]), 6),
             "runner_up": int(runner_up[i]),
             "runner_up_probability": round(float(runner_up_probability[i]), 6),
+            "unsure": bool(unsure[i]),
         }
         for i, name in enumerate(names)
     ]
@@ -172,7 +144,13 @@ def format_predictions(names: Sequence[str], probabilities: np.ndarray, output_f
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({**r, "probability": f"{r['probability']:.4f}", "runner_up_probability": f"{r['runner_up_probability']:.4f}"} for r in records)
+        writer.writerows(
+            {
+                **r, "probability": f"{r['probability']:.4f}", "runner_up_probability": f"{r['runner_up_probability']:.4f}",
+                "unsure": "true" if r["unsure"] else "false",
+            }
+            for r in records
+        )
         return buffer.getvalue()
     if output_format == "table":
         return _table(records)
@@ -180,11 +158,14 @@ def format_predictions(names: Sequence[str], probabilities: np.ndarray, output_f
 
 
 def _table(records: list[dict[str, Any]]) -> str:
+    """One line per input; an unsure answer reads 'unsure (best guess 3)' in the digit column."""
+    answers = [f"unsure (best guess {r['digit']})" if r["unsure"] else str(r["digit"]) for r in records]
     width = max([len("input")] + [len(r["input"]) for r in records])
-    lines = [f"{'input':<{width}}  digit  probability  runner-up  probability"]
-    for r in records:
+    answer_width = max([len("digit")] + [len(a) for a in answers])
+    lines = [f"{'input':<{width}}  {'digit':>{answer_width}}  probability  runner-up  probability"]
+    for r, answer in zip(records, answers):
         lines.append(
-            f"{r['input']:<{width}}  {r['digit']:>5}  {r['probability']:>11.4f}  {r['runner_up']:>9}  {r['runner_up_probability']:>11.4f}"
+            f"{r['input']:<{width}}  {answer:>{answer_width}}  {r['probability']:>11.4f}  {r['runner_up']:>9}  {r['runner_up_probability']:>11.4f}"
         )
     return "\n".join(lines) + "\n"
 
