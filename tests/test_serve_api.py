@@ -101,30 +101,39 @@ def test_upload_answers_as_the_predict_command_does_for_the_same_files(client, m
     assert response.status_code == 200, response.text
     answers = response.json()["predictions"]
     paths = [str(tmp_path / f"{index:02d}.png") for index in range(12)]
-    assert command.main(["predict", *paths, "--model", str(real_mnist.trained_model_file()), "--format", "json",
+    assert command.main(["predict", *paths, "--model", str(served_model.onnx_file()), "--format", "json",
                          "--save-prepared", str(tmp_path / "prepared")]) == 0
     expected = json.loads(capsys.readouterr().out)
     assert [a["file"] for a in answers] == [f"{index:02d}.png" for index in range(12)]
-    assert [a["digit"] for a in answers] == [e["digit"] for e in expected]
-    assert [a["runner_up"] for a in answers] == [e["runner_up"] for e in expected]
-    np.testing.assert_allclose([a["probability"] for a in answers], [e["probability"] for e in expected], atol=1e-4)
+    fields = ("digit", "probability", "runner_up", "runner_up_probability", "unsure")
+    assert [{key: a[key] for key in fields} for a in answers] == [{key: e[key] for key in fields} for e in expected]
     for index, answer in enumerate(answers):
         saved = np.asarray(Image.open(sorted((tmp_path / "prepared").iterdir())[index]))
         np.testing.assert_array_equal(np.array(answer["prepared"], np.uint8), saved)  # the very image predict saw
         assert [t["digit"] for t in answer["top"][:2]] == [answer["digit"], answer["runner_up"]] and len(answer["top"]) == 3
-        assert answer["unsure"] is (answer["probability"] < served_model.UNSURE_THRESHOLD)
     assert response.json()["unsure_threshold"] == served_model.UNSURE_THRESHOLD
 
 
-def test_upload_gives_no_unsure_verdict_when_the_model_has_no_threshold(classifier, mnist):
+def test_upload_calls_nothing_unsure_when_the_model_has_no_threshold_as_predict_does(classifier):
     from fastapi.testclient import TestClient
 
     no_threshold = runtime.load(classifier.path)
     no_threshold.unsure_threshold = None
+    noise = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)  # not a digit: a low top probability
     with TestClient(server.create_app(no_threshold)) as client:
-        response = client.post("/predict", files={"files": ("seven.png", png(Image.fromarray(mnist["test_images"][0])), "image/png")})
+        response = client.post("/predict", files={"files": ("noise.png", png(Image.fromarray(noise)), "image/png")})
     assert response.status_code == 200
-    assert response.json()["predictions"][0]["unsure"] is None and response.json()["unsure_threshold"] is None
+    assert response.json()["predictions"][0]["unsure"] is False and response.json()["unsure_threshold"] is None
+
+
+def test_upload_calls_an_answer_below_the_threshold_unsure(classifier):
+    from fastapi.testclient import TestClient
+
+    strict = runtime.load(classifier.path)
+    strict.unsure_threshold = 1.01  # above any probability: every answer is unsure
+    with TestClient(server.create_app(strict)) as client:
+        response = client.post("/predict", files={"files": ("d.png", png(Image.fromarray(np.eye(28, dtype=np.uint8) * 255)), "image/png")})
+    assert response.json()["predictions"][0]["unsure"] is True and response.json()["unsure_threshold"] == 1.01
 
 
 def test_model_status_reports_tf_serving_state_the_model_and_the_batcher_s_counters(client):

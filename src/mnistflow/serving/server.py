@@ -34,7 +34,7 @@ import starlette.formparsers
 from fastapi import responses
 
 from mnistflow.core import arrays
-from mnistflow.serving import batching, payloads
+from mnistflow.serving import batching, payloads, predict
 
 logger = logging.getLogger(__name__)
 
@@ -146,16 +146,17 @@ async def _uploaded_images(request: fastapi.Request, limits: Limits) -> tuple[li
 
 
 def _ranked(names: list[str], images: np.ndarray, probabilities: np.ndarray, threshold: float | None) -> list[dict[str, Any]]:
-    """Per file: digit, probability, runner-up, the top three, the unsure verdict (None without a threshold), the 28x28 seen."""
+    """Per file, predict's fields (digit, probability, runner-up, unsure: predict.is_unsure), the top three, the 28x28 seen."""
     order = np.argsort(-probabilities, axis=1, kind="stable")  # ties go to the lower digit, as in predict.top_two
+    unsure = predict.is_unsure(probabilities, threshold)
     answers = []
-    for name, image, row, ranking in zip(names, images, probabilities, order):
+    for name, image, row, ranking, verdict in zip(names, images, probabilities, order, unsure):
         top = [{"digit": int(digit), "probability": round(float(row[digit]), 6)} for digit in ranking[:TOP]]
         answers.append({
             "file": name,
             "digit": top[0]["digit"], "probability": top[0]["probability"],
             "runner_up": top[1]["digit"], "runner_up_probability": top[1]["probability"],
-            "unsure": None if threshold is None else bool(row[ranking[0]] < threshold),
+            "unsure": bool(verdict),
             "top": top,
             "prepared": image.tolist(),
         })
