@@ -41,9 +41,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-
-from timing import load_average  # noqa: E402  (bench/timing.py)
+import numpy as np
+from timing import load_average  # bench/timing.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PATH = "/v1/models/mnist:predict"
@@ -256,8 +255,8 @@ def report(rows: list, memory: dict, batching: dict) -> None:
     direct = figures[("naive (Keras model(x) per request)", *CHECK)]
     start, end = memory["ours"]
     checks = [
-        (f"throughput at {CHECK[0]} single-image clients: {ours[0] / naive[0]:.1f}x the naive peer's "
-         f"({ours[0] / direct[0]:.1f}x the model(x) peer's)", ours[0] >= 3 * naive[0], ">= 3x"),
+        ((f"throughput at {CHECK[0]} single-image clients: {ours[0] / naive[0]:.1f}x the naive peer's "
+         f"({ours[0] / direct[0]:.1f}x the model(x) peer's)"), ours[0] >= 3 * naive[0], ">= 3x"),
         (f"p99 latency at {CHECK[0]} clients: {ours[1]:.1f} ms", ours[1] <= 100, "<= 100 ms"),
         (f"errors, all scenarios: {sum(f[2] for k, f in figures.items() if k[0].startswith('ours'))}",
          all(f[2] == 0 for k, f in figures.items() if k[0].startswith("ours")), "0"),

@@ -15,7 +15,6 @@ import pathlib
 import re
 
 import pytest
-
 import served_model
 
 pytestmark = pytest.mark.slow  # a browser, a server process and the shared ~5 s training run
