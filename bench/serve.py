@@ -13,7 +13,8 @@ connections, each waiting for its answer before sending again (closed loop): 1, 
 with one image per request, and 8 clients with 32 images per request. Each scenario runs for
 `--seconds` or `--max-requests`, whichever ends first. The client is one asyncio loop writing
 pre-encoded requests, so it costs both servers the same. Printed: requests/s, images/s, p50/p99
-latency, errors (any answer but 200, or a broken connection), the server's resident memory after
+latency, errors (any answer but 200, or a broken connection), the server's CPU time per request
+(all its threads: the steadier figure on a shared machine), the server's resident memory after
 warm-up and at the end, our server's mean batch size, and the targets: at 64 single-image clients
 >= 3x the naive peer's throughput, p99 <= 100 ms, 0 errors, memory growth < 10%.
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             start = rss_mib(pid)
             for clients, per_request in SCENARIOS:
                 before = status(url)
-                rows.append(("ours (onnxruntime, batched)", clients, per_request, load(url, images, clients, per_request, args)))
+                rows.append(("ours (onnxruntime, batched)", clients, per_request, measured(pid, url, images, clients, per_request, args)))
                 after = status(url)
                 batching[(clients, per_request)] = (after["images"] - before["images"]) / max(1, after["batches"] - before["batches"])
             memory["ours"] = (start, rss_mib(pid))
@@ -80,12 +81,12 @@ def main(argv: list[str] | None = None) -> int:
             warm_up(url, images)
             start = rss_mib(pid)
             for clients, per_request in SCENARIOS:
-                rows.append(("naive (Keras model.predict per request)", clients, per_request, load(url, images, clients, per_request, args)))
+                rows.append(("naive (Keras model.predict per request)", clients, per_request, measured(pid, url, images, clients, per_request, args)))
             memory["naive"] = (start, rss_mib(pid))
         with server([*naive, "--call", "direct"]) as (url, pid):
             warm_up(url, images)
             start = rss_mib(pid)
-            rows.append(("naive (Keras model(x) per request)", *CHECK, load(url, images, *CHECK, args)))
+            rows.append(("naive (Keras model(x) per request)", *CHECK, measured(pid, url, images, *CHECK, args)))
             memory["naive, model(x)"] = (start, rss_mib(pid))
     report(rows, memory, batching)
     print(f"load average after: {load_average()}")
@@ -162,6 +163,18 @@ def server(command: list[str]):
             process.kill()
 
 
+def measured(pid: int, url: str, images: np.ndarray, clients: int, per_request: int, args: argparse.Namespace) -> dict:
+    """`load`, plus the CPU seconds the server process spent meanwhile (all its threads)."""
+    before = cpu_seconds(pid)
+    result = load(url, images, clients, per_request, args)
+    return {**result, "server_cpu": cpu_seconds(pid) - before}
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def rss_mib(pid: int) -> float:
     for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -234,8 +247,8 @@ async def _load(url: str, requests: list[bytes], clients: int, per_request: int,
 
 def report(rows: list, memory: dict, batching: dict) -> None:
     print()
-    print("| server | clients | images/request | requests | requests/s | images/s | p50 ms | p99 ms | errors | mean batch |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| server | clients | images/request | requests | requests/s | images/s | p50 ms | p99 ms | errors | mean batch | server CPU ms/request |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     figures = {}
     for name, clients, per_request, result in rows:
         latencies, wall = result["latencies"], result["wall"]
@@ -244,7 +257,7 @@ def report(rows: list, memory: dict, batching: dict) -> None:
         batch = f"{batching[(clients, per_request)]:.1f}" if name.startswith("ours") else ""
         figures[(name, clients, per_request)] = (rate, p99, result["errors"])
         print(f"| {name} | {clients} | {per_request} | {len(latencies):,} | {rate:,.0f} | {rate * per_request:,.0f} | "
-              f"{p50:.1f} | {p99:.1f} | {result['errors']} | {batch} |")
+              f"{p50:.1f} | {p99:.1f} | {result['errors']} | {batch} | {1000 * result['server_cpu'] / max(1, len(latencies)):.2f} |")
     print()
     print("| server | RSS after warm-up MiB | RSS at end MiB | growth |")
     print("| --- | ---: | ---: | ---: |")
