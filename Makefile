@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Stage commands call plain `python` and `dvc`: put the project's environment first on PATH.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: help setup repro test bench report clean-venv
+.PHONY: help setup repro test bench serve report clean-venv
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,11 @@ test: setup ## Set up, then run the whole test suite.
 
 bench: setup ## Run every benchmark in bench/ (slow: minutes, full data).
 	@for script in $(filter-out bench/timing.py,$(wildcard bench/*.py)); do echo "== $$script"; $(RUN) python $$script || exit 1; done
+
+# The server (docs/serving.md): SERVE_ARGS passes flags, e.g. make serve SERVE_ARGS="--port 8080 --max-wait-ms 5".
+SERVE_ARGS ?=
+serve: setup ## Serve models/model.onnx on http://127.0.0.1:8000/ (API and draw-a-digit page; docs/serving.md).
+	$(RUN) python -m mnistflow serve $(SERVE_ARGS)
 
 # The review loop (README, "Review a change"): compare the workspace with BASE using DVC alone.
 BASE ?= main

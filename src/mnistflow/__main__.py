@@ -1,6 +1,7 @@
 """The project's command line: `python -m mnistflow <command> ...` (or the `mnistflow` script).
 
     python -m mnistflow predict --help
+    python -m mnistflow serve --help
 
 Commands register their arguments in a subparser; each returns its exit status. A ValueError or
 OSError that ends a command becomes one `error: ...` line on stderr and exit status 1.
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from mnistflow.core import cli
-from mnistflow.serving import predict
+from mnistflow.serving import predict, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_arguments(predict_parser)
     predict_parser.set_defaults(handler=predict.run)
+    serve_parser = commands.add_parser(
+        "serve",
+        help="serve the model over HTTP: TensorFlow Serving's REST API, image uploads and a draw-a-digit page",
+        description="Serve the ONNX model on uvicorn: POST /v1/models/mnist:predict (TensorFlow Serving's REST API), "
+        "POST /predict (image files), GET /v1/models/mnist, GET /healthz, and a draw-a-digit page at /. "
+        "Concurrent requests are batched into one model call (docs/serving.md).",
+    )
+    serve.add_arguments(serve_parser)
+    serve_parser.set_defaults(handler=serve.run)
     return parser
 
 

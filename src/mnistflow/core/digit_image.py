@@ -20,6 +20,7 @@ does the same to any grayscale image:
 from __future__ import annotations
 
 import os
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -31,8 +32,8 @@ INK_THRESHOLD = 0.25  # share of the ink's range a pixel must exceed to count fo
 MIN_CONTRAST = 32.0  # grey levels (of 255) the brightest ink must stand above the background
 
 
-def load_grayscale(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file as uint8 grayscale (H, W); transparency is composited onto white paper.
+def load_grayscale(path: str | os.PathLike[str] | BinaryIO) -> np.ndarray:
+    """Read an image file (a path or an open binary file) as uint8 grayscale (H, W); transparency is composited onto white paper.
 
     Raises ValueError when the file is not an image PIL can read (or is truncated).
     """

@@ -21,6 +21,7 @@ import dataclasses
 import os
 import pathlib
 from collections.abc import Sequence
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -82,9 +83,14 @@ def read_inputs(paths: Sequence[str | os.PathLike[str]]) -> Inputs:
     return inputs
 
 
+def prepare_image(source: str | os.PathLike[str] | BinaryIO) -> np.ndarray:
+    """An image file (a path, or an open binary file such as an upload) -> uint8 (28, 28) as the model sees it."""
+    return digit_image.prepare(digit_image.load_grayscale(source))
+
+
 def _read_image(path: pathlib.Path, inputs: Inputs) -> None:
     try:
-        prepared = digit_image.prepare(digit_image.load_grayscale(path))
+        prepared = prepare_image(path)
     except ValueError as error:
         inputs.fail(str(path), str(error))
     except OSError as error:

@@ -1,0 +1,129 @@
+// The draw-a-digit page: draw on #pad, post the drawing (a PNG) to /predict as the server's upload
+// endpoint expects, and show the 28x28 image the server prepared and the model's top three digits.
+// At most one request is in flight; strokes made meanwhile are sent when it returns, so the answer
+// follows the drawing without queueing a request per mouse move.
+"use strict";
+
+const pad = document.getElementById("pad");
+const preview = document.getElementById("preview");
+const ink = pad.getContext("2d");
+const prediction = document.getElementById("prediction");
+const verdict = document.getElementById("verdict");
+const ranking = document.getElementById("top");
+const error = document.getElementById("error");
+const upload = document.getElementById("upload");
+
+const STROKE = 22; // pixels on the 280-pixel pad: MNIST's 2-3 pixel stroke once a digit ~200 pixels tall is scaled to 20 of 28
+let drawing = false;
+let hasInk = false;
+let inFlight = false;
+let dirty = false;
+
+function clearPad() {
+  ink.fillStyle = "#fff";
+  ink.fillRect(0, 0, pad.width, pad.height);
+  hasInk = false;
+  prediction.textContent = "";
+  verdict.hidden = true;
+  ranking.replaceChildren();
+  preview.getContext("2d").clearRect(0, 0, preview.width, preview.height);
+  showError(null);
+}
+
+function point(event) {
+  const box = pad.getBoundingClientRect();
+  return [(event.clientX - box.left) * (pad.width / box.width), (event.clientY - box.top) * (pad.height / box.height)];
+}
+
+pad.addEventListener("pointerdown", (event) => {
+  drawing = true;
+  pad.setPointerCapture(event.pointerId);
+  const [x, y] = point(event);
+  ink.strokeStyle = "#000";
+  ink.lineWidth = STROKE;
+  ink.lineCap = "round";
+  ink.lineJoin = "round";
+  ink.beginPath();
+  ink.moveTo(x, y);
+  ink.lineTo(x, y); // a click alone leaves a dot
+  ink.stroke();
+  hasInk = true;
+});
+
+pad.addEventListener("pointermove", (event) => {
+  if (!drawing) return;
+  const [x, y] = point(event);
+  ink.lineTo(x, y);
+  ink.stroke();
+  requestPrediction();
+});
+
+for (const type of ["pointerup", "pointercancel"]) {
+  pad.addEventListener(type, () => {
+    if (!drawing) return;
+    drawing = false;
+    requestPrediction();
+  });
+}
+
+document.getElementById("clear").addEventListener("click", clearPad);
+
+upload.addEventListener("change", () => {
+  const file = upload.files[0];
+  if (file) send(file, file.name);
+  upload.value = ""; // the same file chosen again still fires "change"
+});
+
+function requestPrediction() {
+  if (!hasInk) return;
+  if (inFlight) {
+    dirty = true;
+    return;
+  }
+  pad.toBlob((blob) => send(blob, "drawing.png"), "image/png");
+}
+
+async function send(blob, name) {
+  inFlight = true;
+  dirty = false;
+  const form = new FormData();
+  form.append("files", blob, name);
+  try {
+    const response = await fetch("/predict", { method: "POST", body: form });
+    const answer = await response.json().catch(() => ({ error: `the server answered ${response.status} without JSON` }));
+    if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
+    show(answer.predictions[0]);
+    showError(null);
+  } catch (failure) {
+    showError(failure.message);
+  } finally {
+    inFlight = false;
+    if (dirty) requestPrediction();
+  }
+}
+
+function show(result) {
+  const pixels = preview.getContext("2d").createImageData(28, 28);
+  result.prepared.flat().forEach((value, index) => {
+    pixels.data.set([value, value, value, 255], index * 4);
+  });
+  preview.getContext("2d").putImageData(pixels, 0, 0);
+  prediction.textContent = String(result.digit);
+  verdict.hidden = result.unsure !== true;
+  ranking.replaceChildren(...result.top.map(({ digit, probability }) => {
+    const row = document.createElement("li");
+    const percent = `${(probability * 100).toFixed(1)}%`;
+    row.innerHTML = `<b></b><span class="bar"><span></span></span><span></span>`;
+    row.children[0].textContent = String(digit);
+    row.children[1].firstChild.style.width = percent;
+    row.children[2].textContent = percent;
+    return row;
+  }));
+}
+
+function showError(message) {
+  error.hidden = !message;
+  error.textContent = message ? `Error: ${message}` : "";
+}
+
+clearPad();
