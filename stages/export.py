@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import pathlib
 import sys
 from collections.abc import Sequence
@@ -33,8 +32,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     model_path = pathlib.Path(args.model)
     if not model_path.is_file():
         raise ValueError(f"{model_path}: no such model file; run the train stage first (dvc repro train)")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras  # after the log level is set: TensorFlow reads it on import
+    import keras
 
     model = keras.models.load_model(model_path, compile=False)
     logger.info("model %s: input %s, output %s", model_path, model.input_shape, model.output_shape)

@@ -45,7 +45,6 @@ def main(argv=None) -> None:
     log.info("train %s counts %s; val %s counts %s", train[0].shape, arrays.class_counts(train[1]).tolist(),
              validation[0].shape, arrays.class_counts(validation[1]).tolist())
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the log
     import keras
     import tensorflow as tf
 
