@@ -2,6 +2,9 @@
 
     python stages/baseline.py --params params.yaml --name sgd --train data/prepared/train.npz \
         --test data/prepared/test.npz --model models/baselines/sgd.joblib --metrics metrics/baselines/sgd.json
+
+Wall-clock times (cross-validation, fit, predict) go to the run log (--run-log, default
+logs/baseline@<name>.json, git-ignored), not to the tracked metrics.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from collections.abc import Sequence
 import joblib
 
 from mnistflow.classical import baselines
-from mnistflow.core import arrays, atomic, cli, params
+from mnistflow.core import arrays, atomic, cli, params, runlog
 
 log = logging.getLogger("stages.baseline")
 
@@ -26,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--test", required=True)
     parser.add_argument("--model", required=True, help="fitted pipeline (joblib)")
     parser.add_argument("--metrics", required=True, help="JSON metrics")
+    parser.add_argument("--run-log", help="wall-clock times (JSON, git-ignored); default logs/baseline@<name>.json")
     args = parser.parse_args(argv)
 
     settings = params.load_section(args.params, "baselines", baselines.BaselinesParams)
@@ -40,8 +44,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     with atomic.atomic_path(args.model) as temporary:
         joblib.dump(model, temporary, compress=3)
-    atomic.write_json(args.metrics, metrics)
+    figures, seconds = runlog.split(metrics)
+    atomic.write_json(args.metrics, figures)
     log.info("%s: wrote %s and %s", args.name, args.model, args.metrics)
+    stage = f"baseline@{args.name}"
+    runlog.write(args.run_log or runlog.default_path(stage), stage=stage, seconds=seconds)
 
 
 if __name__ == "__main__":

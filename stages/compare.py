@@ -1,7 +1,7 @@
 """Stage compare: the CNN and every enabled baseline in one Markdown table, one plot CSV, one chart.
 
     python stages/compare.py --params params.yaml --baselines metrics/baselines \
-        --cnn-evaluate metrics/evaluate.json --cnn-train metrics/train/metrics.json \
+        --cnn-evaluate metrics/evaluate.json \
         --table metrics/comparison.md --plot-data plots/compare/models.csv --chart plots/compare/models.png
 
 The CNN row is left out (with a warning) when --cnn-evaluate is not given or its file does not exist.
@@ -36,7 +36,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params", required=True)
     parser.add_argument("--baselines", required=True, type=pathlib.Path, help="folder of <name>.json")
     parser.add_argument("--cnn-evaluate", type=pathlib.Path)
-    parser.add_argument("--cnn-train", type=pathlib.Path)
     parser.add_argument("--table", required=True)
     parser.add_argument("--plot-data", required=True)
     parser.add_argument("--chart", required=True)
@@ -45,8 +44,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     enabled = params.load_section(args.params, "baselines", baselines.BaselinesParams).enabled
     rows = []
     if args.cnn_evaluate is not None and args.cnn_evaluate.is_file():
-        train = read_json(args.cnn_train, "run dvc repro train") if args.cnn_train is not None else None
-        rows.append(compare.cnn_row(read_json(args.cnn_evaluate, ""), train, source=str(args.cnn_evaluate)))
+        rows.append(compare.cnn_row(read_json(args.cnn_evaluate, ""), source=str(args.cnn_evaluate)))
     else:
         log.warning("no CNN metrics (%s): the comparison has baselines only", args.cnn_evaluate)
     for name in enabled:

@@ -6,7 +6,8 @@
 
 Killed mid-run, the next run resumes after the last finished epoch from --checkpoint (kept
 outside DVC's outputs, which DVC deletes before re-running a stage); it is deleted on success.
-The test split is never read here.
+The test split is never read here. Wall-clock times (seconds per epoch, in all) go to the run log
+(--run-log, default logs/train.json, git-ignored), not to the tracked dvclive files.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import os
 import pathlib
 import sys
 
-from mnistflow.core import arrays, atomic, cli, params
+from mnistflow.core import arrays, atomic, cli, params, runlog
 from mnistflow.training import distribute
 from mnistflow.training.train import TrainParams
 
@@ -33,6 +34,7 @@ def main(argv=None) -> None:
     parser.add_argument("--card", required=True, help="the model's temperature and unsure threshold (.json)")
     parser.add_argument("--live", required=True, help="dvclive directory: per-epoch metrics and plots")
     parser.add_argument("--checkpoint", required=True, help="resume checkpoint (.npz), outside DVC's outputs")
+    parser.add_argument("--run-log", default=str(runlog.default_path("train")), help="wall-clock times (JSON, git-ignored)")
     args = parser.parse_args(argv)
 
     # Everything that can be wrong is checked before TensorFlow is even imported.
@@ -63,14 +65,15 @@ def main(argv=None) -> None:
             checkpoint_path=checkpoint, fingerprint=fingerprint,
         )
     if chief:
-        with atomic.atomic_path(args.model) as temporary:
-            model.save(temporary)
+        atomic.save_keras(model, args.model)
         atomic.write_json(args.card, {key: summary[key] for key in ("temperature", "unsure_threshold")})
     pathlib.Path(checkpoint).unlink(missing_ok=True)
+    figures, seconds = runlog.split(summary)
     if not chief:
-        log.info("not the chief: trained (%s), left the outputs to the chief", summary)
+        log.info("not the chief: trained (%s), left the outputs to the chief", figures)
         return
-    log.info("wrote %s (%d parameters): %s", args.model, model.count_params(), summary)
+    log.info("wrote %s (%d parameters): %s", args.model, model.count_params(), figures)
+    runlog.write(args.run_log, stage="train", seconds=seconds)
 
 
 if __name__ == "__main__":

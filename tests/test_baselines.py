@@ -170,10 +170,15 @@ def test_baseline_stage_writes_a_loadable_model_and_its_metrics(tmp_path):
     )
     argv = ["--params", str(tmp_path / "params.yaml"), "--name", "knn", "--train", str(tmp_path / "train.npz"),
             "--test", str(tmp_path / "test.npz"), "--model", str(tmp_path / "out" / "knn.joblib"),
-            "--metrics", str(tmp_path / "out" / "knn.json")]
+            "--metrics", str(tmp_path / "out" / "knn.json"), "--run-log", str(tmp_path / "logs" / "knn.json")]
     assert cli.run(load_stage("baseline").main, argv) == 0
     metrics = json.loads((tmp_path / "out" / "knn.json").read_text())
     model = joblib.load(tmp_path / "out" / "knn.joblib")
     assert metrics["accuracy"] == np.mean(model.predict(baselines.features(test[0])) == test[1])
     assert (metrics["train_samples"], metrics["cv_folds"]) == (60, 2)
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["knn.joblib", "knn.json"]
+    # Wall-clock times go to the run log, not to the tracked metrics.
+    assert not [name for name in metrics if name.endswith("_seconds")]
+    run_log = json.loads((tmp_path / "logs" / "knn.json").read_text())
+    assert run_log["stage"] == "baseline@knn"
+    assert {"cv_seconds", "fit_seconds", "predict_seconds"} <= set(run_log)

@@ -11,25 +11,22 @@ from stage_scripts import load_stage  # tests/stage_scripts.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
-SGD = {"accuracy": 0.9123, "f1_macro": 0.91, "cv_accuracy_mean": 0.90456, "cv_accuracy_std": 0.0031,
-       "cv_folds": 3, "fit_seconds": 12.345, "predict_seconds": 0.0432}
-KNN = {"accuracy": 0.975, "f1_macro": 0.97449, "cv_accuracy_mean": 0.96, "cv_accuracy_std": 0.002,
-       "fit_seconds": 0.51, "predict_seconds": 9.876}
+SGD = {"accuracy": 0.9123, "f1_macro": 0.91, "cv_accuracy_mean": 0.90456, "cv_accuracy_std": 0.0031, "cv_folds": 3}
+KNN = {"accuracy": 0.975, "f1_macro": 0.97449, "cv_accuracy_mean": 0.96, "cv_accuracy_std": 0.002}
 EVALUATE = {"accuracy": 0.9921, "f1_macro": 0.99207, "loss": 0.03}
-TRAIN = {"train_seconds": 301.25, "step": 9}
 
 TABLE_WITH_CNN = """\
-| model | CV accuracy (mean ± std) | test accuracy | macro F1 | fit s | predict s |
-| --- | ---: | ---: | ---: | ---: | ---: |
-| cnn | — | 0.9921 | 0.9921 | 301.2 | — |
-| sgd | 0.9046 ± 0.0031 | 0.9123 | 0.9100 | 12.3 | 0.04 |
-| knn | 0.9600 ± 0.0020 | 0.9750 | 0.9745 | 0.5 | 9.88 |
+| model | CV accuracy (mean ± std) | test accuracy | macro F1 |
+| --- | ---: | ---: | ---: |
+| cnn | — | 0.9921 | 0.9921 |
+| sgd | 0.9046 ± 0.0031 | 0.9123 | 0.9100 |
+| knn | 0.9600 ± 0.0020 | 0.9750 | 0.9745 |
 """
 
 
 def rows(with_cnn: bool = True) -> list[compare.Row]:
     baseline_rows = [compare.baseline_row("sgd", SGD), compare.baseline_row("knn", KNN)]
-    return ([compare.cnn_row(EVALUATE, TRAIN)] if with_cnn else []) + baseline_rows
+    return ([compare.cnn_row(EVALUATE)] if with_cnn else []) + baseline_rows
 
 
 def test_markdown_table_lists_the_cnn_then_each_baseline_with_dashes_for_missing_figures():
@@ -40,24 +37,20 @@ def test_markdown_table_without_the_cnn_has_only_baseline_rows():
     assert compare.markdown_table(rows(with_cnn=False)) == "".join(TABLE_WITH_CNN.splitlines(keepends=True)[:2] + TABLE_WITH_CNN.splitlines(keepends=True)[3:])
 
 
-def test_cnn_row_without_a_training_summary_has_no_fit_time_and_reads_predict_seconds_when_given():
-    row = compare.cnn_row({**EVALUATE, "predict_seconds": 1.5}, None)
-    assert row == compare.Row(model="cnn", accuracy=0.9921, f1_macro=0.99207, fit_seconds=None, predict_seconds=1.5)
+def test_cnn_row_reads_only_the_test_metrics_and_ignores_any_timing():
+    row = compare.cnn_row({**EVALUATE, "predict_seconds": 1.5})
+    assert row == compare.Row(model="cnn", accuracy=0.9921, f1_macro=0.99207)
 
 
-def test_plot_data_csv_has_one_line_per_model_and_an_empty_cell_for_an_unknown_fit_time():
-    assert compare.plot_data_csv([compare.cnn_row(EVALUATE, None)] + rows(with_cnn=False)) == (
-        "model,test_accuracy,fit_seconds\ncnn,0.9921,\nsgd,0.9123,12.345\nknn,0.9750,0.510\n"
-    )
+def test_plot_data_csv_has_one_line_per_model_and_no_timing_column():
+    assert compare.plot_data_csv(rows()) == "model,test_accuracy\ncnn,0.9921\nsgd,0.9123\nknn,0.9750\n"
 
 
-def test_chart_draws_one_accuracy_bar_and_one_fit_time_bar_per_model():
+def test_chart_draws_one_accuracy_bar_per_model_and_no_time_axis():
     figure = compare.chart(rows())
-    left, right = figure.axes
-    assert [patch.get_width() for patch in left.patches] == [0.9921, 0.9123, 0.975]
-    assert [round(patch.get_width(), 3) for patch in right.patches] == [301.25, 12.345, 0.51]
-    assert [label.get_text() for label in left.get_yticklabels()] == ["cnn", "sgd", "knn"]
-    assert right.get_xscale() == "log"
+    [axes] = figure.axes
+    assert [patch.get_width() for patch in axes.patches] == [0.9921, 0.9123, 0.975]
+    assert [label.get_text() for label in axes.get_yticklabels()] == ["cnn", "sgd", "knn"]
 
 
 def test_chart_refuses_an_empty_comparison():
@@ -66,8 +59,8 @@ def test_chart_refuses_an_empty_comparison():
 
 
 def test_baseline_row_names_the_file_and_key_of_a_missing_figure():
-    with pytest.raises(ValueError, match=r"^metrics/baselines/sgd\.json: expected a number under 'fit_seconds'; got None"):
-        compare.baseline_row("sgd", {k: v for k, v in SGD.items() if k != "fit_seconds"}, source="metrics/baselines/sgd.json")
+    with pytest.raises(ValueError, match=r"^metrics/baselines/sgd\.json: expected a number under 'cv_accuracy_std'; got None"):
+        compare.baseline_row("sgd", {k: v for k, v in SGD.items() if k != "cv_accuracy_std"}, source="metrics/baselines/sgd.json")
 
 
 def _write_inputs(root: pathlib.Path, enabled: str) -> list[str]:
@@ -76,9 +69,8 @@ def _write_inputs(root: pathlib.Path, enabled: str) -> list[str]:
     (root / "baselines" / "sgd.json").write_text(json.dumps(SGD))
     (root / "baselines" / "knn.json").write_text(json.dumps(KNN))
     (root / "evaluate.json").write_text(json.dumps(EVALUATE))
-    (root / "train.json").write_text(json.dumps(TRAIN))
     return ["--params", str(root / "params.yaml"), "--baselines", str(root / "baselines"),
-            "--cnn-train", str(root / "train.json"), "--table", str(root / "out" / "comparison.md"),
+            "--table", str(root / "out" / "comparison.md"),
             "--plot-data", str(root / "out" / "models.csv"), "--chart", str(root / "out" / "models.png")]
 
 

@@ -158,7 +158,7 @@ def test_train_stage_as_two_workers_only_the_chief_writes_a_model_as_accurate_as
             "--train", str(directory / "train.npz"), "--val", str(directory / "val.npz"),
             "--model", str(tmp_path / "out" / "model.keras"), "--card", str(tmp_path / "out" / "model.json"),
             "--live", str(tmp_path / "out" / "live"),
-            "--checkpoint", str(tmp_path / "out" / "checkpoint.npz"),
+            "--checkpoint", str(tmp_path / "out" / "checkpoint.npz"), "--run-log", str(tmp_path / "logs" / "train.json"),
         ]
         workers.append(subprocess.Popen(command, env=run_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True))
@@ -177,6 +177,7 @@ def test_train_stage_as_two_workers_only_the_chief_writes_a_model_as_accurate_as
     assert "distribution multi_worker: 2 replica(s) in sync, writes outputs: False" in outputs[1][1]
     # The chief's model and dvclive metrics; no checkpoint left by either worker.
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["live", "model.keras"]
+    assert [path.name for path in (tmp_path / "logs").iterdir()] == ["train.json"]
     chief = accuracy(keras.models.load_model(tmp_path / "out" / "model.keras"), *test)
     assert abs(chief - reference) <= ACCURACY_TOLERANCE, (chief, reference)
 

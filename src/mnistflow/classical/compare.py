@@ -1,8 +1,9 @@
 """The CNN beside the classical baselines: one Markdown table, one plot-data CSV, one bar chart.
 
 Rows come from metric dicts already read from disk: `baseline_row(name, metrics)` for
-`metrics/baselines/<name>.json`, `cnn_row(evaluate, train)` for `metrics/evaluate.json` and the
-training summary `metrics/train/metrics.json` (key `train_seconds`).
+`metrics/baselines/<name>.json`, `cnn_row(evaluate)` for `metrics/evaluate.json`. No wall-clock
+times: these outputs are tracked by git, and a time would change them on every identical re-run
+(the seconds to fit each model are in the stages' run logs, logs/*.json; docs/reproducibility.md).
 """
 from __future__ import annotations
 
@@ -30,14 +31,10 @@ class Row:
     f1_macro: float
     cv_accuracy_mean: float | None = None
     cv_accuracy_std: float | None = None
-    fit_seconds: float | None = None
-    predict_seconds: float | None = None
 
 
-def _number(metrics: Mapping[str, Any], key: str, source: str, *, required: bool = True) -> float | None:
+def _number(metrics: Mapping[str, Any], key: str, source: str) -> float:
     value = metrics.get(key)
-    if value is None and not required:
-        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{source}: expected a number under {key!r}; got {value!r} (re-run the stage that writes it)")
     return float(value)
@@ -51,22 +48,12 @@ def baseline_row(name: str, metrics: Mapping[str, Any], *, source: str = "baseli
         f1_macro=_number(metrics, "f1_macro", source),
         cv_accuracy_mean=_number(metrics, "cv_accuracy_mean", source),
         cv_accuracy_std=_number(metrics, "cv_accuracy_std", source),
-        fit_seconds=_number(metrics, "fit_seconds", source),
-        predict_seconds=_number(metrics, "predict_seconds", source),
     )
 
 
-def cnn_row(
-    evaluate: Mapping[str, Any], train: Mapping[str, Any] | None, *, source: str = "CNN metrics"
-) -> Row:
-    """The CNN's row: test metrics from evaluate, fit time from the training summary (if given)."""
-    return Row(
-        model=CNN,
-        accuracy=_number(evaluate, "accuracy", source),
-        f1_macro=_number(evaluate, "f1_macro", source),
-        fit_seconds=None if train is None else _number(train, "train_seconds", source, required=False),
-        predict_seconds=_number(evaluate, "predict_seconds", source, required=False),
-    )
+def cnn_row(evaluate: Mapping[str, Any], *, source: str = "CNN metrics") -> Row:
+    """The CNN's row: its test metrics from evaluate (no cross-validation)."""
+    return Row(model=CNN, accuracy=_number(evaluate, "accuracy", source), f1_macro=_number(evaluate, "f1_macro", source))
 
 
 def _format(value: float | None, digits: int) -> str:
@@ -76,49 +63,38 @@ def _format(value: float | None, digits: int) -> str:
 def markdown_table(rows: Sequence[Row]) -> str:
     """One Markdown table, a row per model in the order given; a missing figure shows as a dash."""
     lines = [
-        "| model | CV accuracy (mean ± std) | test accuracy | macro F1 | fit s | predict s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| model | CV accuracy (mean ± std) | test accuracy | macro F1 |",
+        "| --- | ---: | ---: | ---: |",
     ]
     for row in rows:
         cv = MISSING if row.cv_accuracy_mean is None else f"{row.cv_accuracy_mean:.4f} ± {row.cv_accuracy_std:.4f}"
-        cells = [row.model, cv, _format(row.accuracy, 4), _format(row.f1_macro, 4),
-                 _format(row.fit_seconds, 1), _format(row.predict_seconds, 2)]
+        cells = [row.model, cv, _format(row.accuracy, 4), _format(row.f1_macro, 4)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def plot_data_csv(rows: Sequence[Row]) -> str:
-    """CSV for `dvc plots`: model, test_accuracy, fit_seconds (empty when unknown)."""
+    """CSV for `dvc plots`: model, test_accuracy."""
     out = io.StringIO()
-    out.write("model,test_accuracy,fit_seconds\n")
+    out.write("model,test_accuracy\n")
     for row in rows:
-        fit = "" if row.fit_seconds is None else f"{row.fit_seconds:.3f}"
-        out.write(f"{row.model},{row.accuracy:.4f},{fit}\n")
+        out.write(f"{row.model},{row.accuracy:.4f}\n")
     return out.getvalue()
 
 
 def chart(rows: Sequence[Row]) -> matplotlib.figure.Figure:
-    """Two panels of horizontal bars, one bar per model: test accuracy, and fit time (log scale)."""
+    """Horizontal bars of test accuracy, one bar per model in the order given."""
     if not rows:
         raise ValueError("nothing to compare: no CNN metrics and no baseline enabled (baselines.enabled in params.yaml)")
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 0.5 * len(rows) + 1.5), dpi=100, sharey=True)
-    names = [row.model for row in rows]
+    figure, axes = plt.subplots(figsize=(6, 0.5 * len(rows) + 1.5), dpi=100)
     positions = range(len(rows))
-    accuracy = left.barh(positions, [row.accuracy for row in rows], color="tab:blue")
-    left.bar_label(accuracy, fmt="%.4f", fontsize=8, padding=2)
+    accuracy = axes.barh(positions, [row.accuracy for row in rows], color="tab:blue")
+    axes.bar_label(accuracy, fmt="%.4f", fontsize=8, padding=2)
     low = min(row.accuracy for row in rows)
-    left.set_xlim(max(0.0, math.floor(low * 20) / 20 - 0.05), 1.0)
-    left.set_xlabel("test accuracy")
-    left.set_yticks(list(positions), names)
-    left.invert_yaxis()
-    seconds = [math.nan if row.fit_seconds is None else max(row.fit_seconds, 1e-3) for row in rows]
-    fit = right.barh(positions, seconds, color="tab:orange")
-    right.bar_label(fit, labels=[MISSING if math.isnan(s) else f"{s:.1f}" for s in seconds], fontsize=8, padding=2)
-    right.set_xscale("log")
-    known = [s for s in seconds if not math.isnan(s)]
-    if known:  # whole decades, with room on the right for the longest bar's label
-        right.set_xlim(10 ** math.floor(math.log10(min(known))), 10 ** (math.log10(max(known)) + 0.6))
-    right.set_xlabel("fit seconds (log scale)")
+    axes.set_xlim(max(0.0, math.floor(low * 20) / 20 - 0.05), 1.0)
+    axes.set_xlabel("test accuracy")
+    axes.set_yticks(list(positions), [row.model for row in rows])
+    axes.invert_yaxis()
     figure.suptitle("CNN and classical baselines on the test split")
-    figure.tight_layout(w_pad=3)  # room between the panels for the accuracy labels near 1.0
+    figure.tight_layout()
     return figure

@@ -1,4 +1,5 @@
-"""Keras callbacks for training: one log line per epoch, and best-by-validation with early stopping.
+"""Keras callbacks for training: one log line per epoch, best-by-validation with early stopping, and
+dvclive's per-epoch metrics without the wall-clock figures.
 
 Callbacks' `__init__` only store their arguments. `KeepBest` exposes its state (`get_state`,
 `set_state`) so `resume.Checkpoint` can save and restore it with the weights.
@@ -11,6 +12,9 @@ import time
 from typing import Any
 
 import keras
+from dvclive.keras import DVCLiveCallback
+
+from mnistflow.core import runlog
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,14 @@ class EpochLog(keras.callbacks.Callback):
             logs.get("val_loss", math.nan), logs.get("val_accuracy", math.nan),
             logs["learning_rate"], logs["epoch_seconds"],
         )
+
+
+class LiveWithoutTimings(DVCLiveCallback):
+    """dvclive's Keras callback, minus the epoch's `*_seconds` figures (EpochLog's `epoch_seconds`):
+    dvclive's files are tracked by git, and a time would change them on every identical re-run."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_end(epoch, runlog.split(logs or {})[0])
 
 
 class KeepBest(keras.callbacks.Callback):

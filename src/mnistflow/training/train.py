@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mnistflow.core import arrays, params
+from mnistflow.core import arrays, params, runlog
 from mnistflow.training.distribute import Distribution
 from mnistflow.training.model import ArchitectureParams, AugmentParams, build_model, inference_copy
 
@@ -212,6 +212,9 @@ def train_model(
     The returned model is `model.inference_copy` of the trained one: plain Keras layers, no
     augmentation or optimizer, so the saved .keras file loads without this package.
 
+    The summary's `*_seconds` figures (`train_seconds`, `epoch_seconds`) are wall-clock times: they
+    are left out of the dvclive files, which git tracks (the train stage writes them to its run log).
+
     Logs per-epoch metrics with dvclive into `live_dir` (None: no dvclive files) and checkpoints
     every epoch to `checkpoint_path`, resuming from it when its fingerprint matches (the caller
     deletes it once the model is saved). `extra_callbacks` run after the built-in ones each epoch.
@@ -242,9 +245,7 @@ def train_model(
     checkpoint = resume.Checkpoint(checkpoint_path, fingerprint=fingerprint, keep_best=keep_best, plateau=plateau, history=history)
     chain = [callbacks.EpochLog(config.epochs)] + ([plateau] if plateau else []) + [keep_best]
     if live is not None:
-        from dvclive.keras import DVCLiveCallback
-
-        chain.append(DVCLiveCallback(live=live))
+        chain.append(callbacks.LiveWithoutTimings(live=live))
     chain.append(checkpoint)  # after the others: it saves what they have just updated
     chain.extend(extra_callbacks)
     fit(model, train, validation, config=config, seed=seed, callbacks=chain, initial_epoch=initial_epoch)
@@ -252,8 +253,10 @@ def train_model(
         model.set_weights(keep_best.best_weights)
     model, calibrated = calibrated_copy(model, validation, config=config)
     best = checkpoint.history[keep_best.best_epoch] if checkpoint.history and keep_best.best_epoch >= 0 else {}
+    epoch_seconds = [round(epoch.get("epoch_seconds", 0.0), 2) for epoch in checkpoint.history]
     summary = {
-        "train_seconds": round(sum(epoch.get("epoch_seconds", 0.0) for epoch in checkpoint.history), 2),
+        "train_seconds": round(sum(epoch_seconds), 2),
+        "epoch_seconds": epoch_seconds,
         "best_val_accuracy": best.get("val_accuracy", math.nan),
         "best_val_loss": best.get("val_loss", math.nan),
         "best_epoch": keep_best.best_epoch + 1,
@@ -261,7 +264,7 @@ def train_model(
         **calibrated,
     }
     if live is not None:
-        live.summary.update(summary)
+        live.summary.update(runlog.split(summary)[0])  # timings go to the stage's run log instead
         live.make_summary()
     return model, summary
 
@@ -295,7 +298,7 @@ def _live(live_dir: str | None, history: list[dict[str, float]]) -> Any:
 
     live = Live(live_dir, dvcyaml=False, save_dvc_exp=False, report=None)
     for logs in history:
-        for name, value in logs.items():
+        for name, value in runlog.split(logs)[0].items():
             live.log_metric(standardize_metric_name(name, "dvclive.keras"), value)
         live.next_step()
     return live
