@@ -38,7 +38,7 @@ def test_a_stage_that_imports_tensorflow_writes_no_cpp_start_up_lines_to_stderr(
     environment = {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
     result = subprocess.run(
         [sys.executable, str(ROOT / "stages" / "export.py"), "--model", str(tmp_path / "model.keras"),
-         "--out", str(tmp_path / "export")],
+         "--onnx", str(tmp_path / "model.onnx"), "--out", str(tmp_path / "export")],
         capture_output=True, text=True, env={**environment, "PYTHONPATH": str(ROOT / "src")}, check=False, timeout=300,
     )
     assert result.returncode == 0, result.stderr

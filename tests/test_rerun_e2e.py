@@ -18,6 +18,8 @@ TINY = {
         "augment": {"rotation": 0, "zoom": 0, "translation": 0},
     },
     "evaluate": {"batch_size": 64, "curve_points": 20, "sample_images": 10, "mistake_images": 10},
+    "ood": {"per_kind": 10},
+    "corrupt": {"corruptions": ["brightness", "fog", "zigzag"]},
     "baselines": {"enabled": ["sgd"], "n_jobs": 1, "cv": {"folds": 2, "max_samples": 100}},
 }
 
