@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Stage commands call plain `python` and `dvc`: put the project's environment first on PATH.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: help setup repro test bench serve report clean-venv
+.PHONY: help setup repro lint test bench serve report clean-venv
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,7 +27,10 @@ setup: $(STAMP) ## Create or refresh .venv (a no-op when nothing changed).
 repro: setup ## Set up, then run the whole pipeline (dvc repro).
 	$(RUN) dvc repro
 
-test: setup ## Set up, then run the whole test suite.
+lint: setup ## Check the code with ruff (config: pyproject.toml, [tool.ruff]).
+	$(RUN) ruff check .
+
+test: lint ## Set up, lint, then run the whole test suite.
 	$(RUN) python -m pytest
 
 bench: setup ## Run every benchmark in bench/ (slow: minutes, full data).

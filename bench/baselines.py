@@ -17,9 +17,9 @@ import pathlib
 import sys
 import time
 
-import timing  # bench/timing.py
 from joblib.externals import loky
 
+import timing  # bench/timing.py
 from mnistflow.classical import baselines
 from mnistflow.core import arrays, params
 
@@ -48,7 +48,8 @@ def main() -> None:
     print(f"train {len(train[1])} images ({pathlib.Path(args.train)}), test {len(test[1])}; "
           f"cv {settings.cv.folds} folds on at most {settings.cv.max_samples}; n_jobs {settings.n_jobs}; "
           f"{os.cpu_count()} CPUs, load average {timing.load_average()} at start")
-    header = f"| {'model':<13} | {'fit on':>6} | {'CV accuracy':>15} | {'CV s':>6} | {'fit s':>6} | {'predict s':>9} | {'total s':>7} | {'CPU s':>6} | {'test acc':>8} | {'macro F1':>8} | {'x sgd':>6} |"
+    header = (f"| {'model':<13} | {'fit on':>6} | {'CV accuracy':>15} | {'CV s':>6} | {'fit s':>6} | {'predict s':>9} | {'total s':>7} "
+              f"| {'CPU s':>6} | {'test acc':>8} | {'macro F1':>8} | {'x sgd':>6} |")
     print(header)
     print("|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|")
     reference_seconds = None

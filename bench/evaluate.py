@@ -18,7 +18,6 @@ import numpy as np
 from sklearn import metrics as sk_metrics
 
 from mnistflow.evaluation import curves, evaluate, metrics
-
 from timing import load_average, median_seconds  # bench/timing.py
 
 

@@ -24,7 +24,6 @@ import yaml
 from mnistflow.core import mnist_csv
 from mnistflow.fetch import pypi, run
 from mnistflow.fetch.config import FetchParams
-
 from timing import load_average, median_seconds  # bench/timing.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -58,8 +58,7 @@ def quick_model(directory: pathlib.Path) -> tuple[pathlib.Path, str]:
     import keras
 
     from mnistflow.core import params as core_params
-    from mnistflow.training import model as model_lib
-    from mnistflow.training import train as train_lib
+    from mnistflow.training import model as model_lib, train as train_lib
 
     train_params = core_params.load_section(ROOT / "params.yaml", "train", train_lib.TrainParams)
     architecture, mixed = train_params.model, train_params.mixed_precision
@@ -200,10 +199,12 @@ def main() -> None:
     batched_cpu = next(cpu for name, _, (_, cpu) in rows if name == batched_name)
     one_seconds = single[1][1][0]
     print(
-        f"\ntarget >= {BATCHED_TARGET:,} images/s batched (parse + classify): {batched_rate:,.0f} -> {'met' if batched_rate >= BATCHED_TARGET else 'MISSED'}"
-        f" ({len(images) / batched_cpu:,.0f} images per CPU second; {args.threads} threads could give at most {args.threads * len(images) / batched_cpu:,.0f}/s on idle cores)"
+        f"\ntarget >= {BATCHED_TARGET:,} images/s batched (parse + classify): {batched_rate:,.0f} -> "
+        f"{'met' if batched_rate >= BATCHED_TARGET else 'MISSED'} ({len(images) / batched_cpu:,.0f} images per CPU second; "
+        f"{args.threads} threads could give at most {args.threads * len(images) / batched_cpu:,.0f}/s on idle cores)"
     )
-    print(f"target < {ONE_IMAGE_TARGET * 1000:.0f} ms one image incl. load: {one_seconds * 1000:.1f} ms -> {'met' if one_seconds < ONE_IMAGE_TARGET else 'MISSED'}")
+    print(f"target < {ONE_IMAGE_TARGET * 1000:.0f} ms one image incl. load: {one_seconds * 1000:.1f} ms -> "
+          f"{'met' if one_seconds < ONE_IMAGE_TARGET else 'MISSED'}")
     print(f"load average after: {timing.load_average()}")
 
 

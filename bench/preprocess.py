@@ -22,7 +22,6 @@ import pandas as pd
 import yaml
 
 from mnistflow.core import mnist_csv
-
 from timing import load_average, median_seconds  # bench/timing.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -29,9 +29,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import timing  # noqa: E402  (bench/timing.py, beside this script)
-from synthetic import make_digits  # noqa: E402  (tests/ is not a package)
-
 from mnistflow.core import mnist_csv  # noqa: E402
+from synthetic import make_digits  # noqa: E402  (tests/ is not a package)
 
 SMALL = {
     "preprocess": {"val_fraction": 0.2},

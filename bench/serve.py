@@ -43,6 +43,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+
 from timing import load_average  # bench/timing.py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

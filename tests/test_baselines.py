@@ -10,8 +10,8 @@ from sklearn import base, decomposition, model_selection, preprocessing
 
 from mnistflow.classical import baselines
 from mnistflow.core import params
-from synthetic import make_digits
 from stage_scripts import load_stage  # tests/stage_scripts.py
+from synthetic import make_digits
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 KNOWN = "sgd, logistic, random_forest, svc_ovo, svc_ovr, knn"
@@ -157,8 +157,9 @@ def test_baseline_stage_rejects_an_unknown_name_with_one_line_and_exit_status_1(
 
 
 def test_baseline_stage_writes_a_loadable_model_and_its_metrics(tmp_path):
-    import joblib
     import json
+
+    import joblib
 
     from mnistflow.core import arrays, cli
 

@@ -21,8 +21,8 @@ import yaml
 
 from mnistflow.core import arrays
 from mnistflow.training import distribute
-from synthetic import make_digits
 from stage_scripts import load_stage  # tests/stage_scripts.py
+from synthetic import make_digits
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SEED = 3
@@ -185,7 +185,7 @@ def test_train_stage_as_two_workers_only_the_chief_writes_a_model_as_accurate_as
 def test_train_stage_multi_worker_without_tf_config_fails_in_one_line_before_importing_tensorflow(
     digits, tmp_path, capsys, monkeypatch
 ):
-    
+
     from mnistflow.core import cli
 
     directory, _, _ = digits

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
-from synthetic import make_digits
 
 from mnistflow.core import arrays, cli
 from stage_scripts import load_stage  # tests/stage_scripts.py
+from synthetic import make_digits
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
@@ -146,7 +146,7 @@ def test_evaluate_stage_writes_every_top_level_plot_valid_for_its_template(evalu
             continue
         (plot_id, spec), = entry.items()
         (path, fields), = spec["y"].items()
-        rows = list(csv.DictReader(open(workdir / path)))
+        rows = list(csv.DictReader((workdir / path).read_text().splitlines()))
         fields = [fields] if isinstance(fields, str) else fields
         assert set(fields) | {spec["x"]} <= set(rows[0]), plot_id
         if plot_id == "test_reliability":

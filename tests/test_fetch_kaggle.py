@@ -74,5 +74,6 @@ def test_kaggle_load_names_a_missing_file_in_the_dataset(no_kaggle_credentials, 
     (tmp_path / "downloaded").mkdir()
     (tmp_path / "downloaded" / "train.csv").write_text("label\n")
     monkeypatch.setattr(kagglehub, "dataset_download", fake_download(tmp_path / "downloaded", []))
-    with pytest.raises(ValueError, match=r"^kaggle dataset oddrationale/mnist-in-csv has no mnist_train\.csv \(it has train\.csv\); check fetch\.kaggle\.train_file/test_file$"):
+    with pytest.raises(ValueError, match=r"^kaggle dataset oddrationale/mnist-in-csv has no mnist_train\.csv \(it has train\.csv\); "
+                                         r"check fetch\.kaggle\.train_file/test_file$"):
         kaggle.load(tmp_path / "cache", config.KaggleParams())

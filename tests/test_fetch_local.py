@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from mnistflow.core import mnist_csv
-from mnistflow.fetch import canonical
-from mnistflow.fetch import config, data, local, run
+from mnistflow.fetch import canonical, config, data, local, run
 
 IMAGES = np.arange(3 * 784, dtype=np.int64).reshape(3, 28, 28).astype(np.uint8)
 LABELS = np.array([7, 2, 1], dtype=np.uint8)

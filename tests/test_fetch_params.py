@@ -49,7 +49,8 @@ def test_fetch_stage_exits_1_with_one_line_for_an_unknown_source(tmp_path, capsy
 def test_fetch_stage_exits_1_with_one_line_for_an_unknown_key(tmp_path, capsys):
     (tmp_path / "params.yaml").write_text("seed: 1\nfetch:\n  source: pypi\n  cache: x\n")
 
-    status = cli.run(load_stage("fetch").main, ["--params", str(tmp_path / "params.yaml"), "--train", str(tmp_path / "a.csv"), "--test", str(tmp_path / "b.csv")])
+    argv = ["--params", str(tmp_path / "params.yaml"), "--train", str(tmp_path / "a.csv"), "--test", str(tmp_path / "b.csv")]
+    status = cli.run(load_stage("fetch").main, argv)
 
     assert status == 1
     assert capsys.readouterr().err == (

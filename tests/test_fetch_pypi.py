@@ -12,8 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from mnistflow.fetch import canonical
-from mnistflow.fetch import data, pypi
+from mnistflow.fetch import canonical, data, pypi
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MEMBER = "mnist/data/mnist.pkl.gz"

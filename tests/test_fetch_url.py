@@ -201,7 +201,8 @@ def test_idx_parse_reads_what_encode_wrote():
 
 def test_run_load_needs_canonical_skip_for_a_mirror_of_a_subset(server, tmp_path):
     params = config.FetchParams(source="url", cache_dir=str(tmp_path), url=url_params(server.mirror("good")))
-    with pytest.raises(ValueError, match=r"^url mirrors: got 2 train \+ 1 test images; expected the full 60000 \+ 10000 \(set fetch\.canonical: skip to accept a subset\)$"):
+    with pytest.raises(ValueError, match=r"^url mirrors: got 2 train \+ 1 test images; expected the full 60000 \+ 10000 "
+                                         r"\(set fetch\.canonical: skip to accept a subset\)$"):
         run.load(params)
 
     loaded = run.load(dataclasses.replace(params, canonical="skip"))

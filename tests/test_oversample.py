@@ -5,8 +5,8 @@ import pytest
 
 from mnistflow.core import arrays, params
 from mnistflow.data.oversample import OversampleParams, oversample
-from synthetic import make_digits
 from stage_scripts import load_stage  # tests/stage_scripts.py
+from synthetic import make_digits
 
 
 def noise_split(counts: list[int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -6,10 +6,10 @@ import re
 import numpy as np
 import pytest
 import yaml
-from synthetic import make_digits
 
 from mnistflow.core import arrays, cli, mnist_csv
 from stage_scripts import load_stage  # tests/stage_scripts.py
+from synthetic import make_digits
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HEADER = ",".join(mnist_csv.ROWCOL_HEADER)

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-
 from test_evaluate_e2e import TINY
 
 

@@ -12,10 +12,10 @@ import subprocess
 
 import numpy as np
 import pytest
-import real_mnist
 import served_model
 from PIL import Image
 
+import real_mnist
 from mnistflow import __main__ as command
 from mnistflow.serving import batching, model_info, runtime, server
 
@@ -215,7 +215,8 @@ BAD_JSON = [
     (json.dumps({"instances": [image_28(), [row[:27] if i == 4 else row for i, row in enumerate(image_28())]]}).encode(),
      "instances[1] is not a 28x28 array: its rows have different lengths"),
     (json.dumps({"instances": [[0] * 784]}).encode(), "instances[0] has shape 784; signature serving_default takes 28x28 images"),
-    (json.dumps({"signature_name": "serve_float", "instances": [image_28()]}).encode(), "instances[0] has shape 28x28; signature serve_float takes 28x28x1 images"),
+    (json.dumps({"signature_name": "serve_float", "instances": [image_28()]}).encode(),
+     "instances[0] has shape 28x28; signature serve_float takes 28x28x1 images"),
     (json.dumps({"instances": [[["0"] * 28] * 28]}).encode(), "instances[0] holds strings; pixel values must be numbers 0-255"),
     (json.dumps({"instances": [image_28(), bad_value()]}).encode(), "instances[1] has value 256 at [3, 5]; pixel values must be 0-255"),
     (json.dumps({"instances": [image_28(-1)]}).encode(), "instances[0] has value -1 at [0, 0]; pixel values must be 0-255"),

@@ -12,9 +12,9 @@ import urllib.request
 
 import numpy as np
 import pytest
-import real_mnist
 import served_model
 
+import real_mnist
 from mnistflow.serving import runtime
 
 pytestmark = pytest.mark.slow  # a ~5 s training run (shared) and a server process

@@ -9,8 +9,8 @@ import pytest
 
 from mnistflow.core import arrays, params
 from mnistflow.training.train import TrainParams, epoch_order
-from synthetic import make_digits
 from stage_scripts import load_stage  # tests/stage_scripts.py
+from synthetic import make_digits
 
 TINY = {
     "epochs": 3,
@@ -30,8 +30,7 @@ def train_tiny(tmp_path: pathlib.Path, name: str, *, section=TINY, train=None, i
     import keras
     import tensorflow as tf
 
-    from mnistflow.training import resume
-    from mnistflow.training import train as training
+    from mnistflow.training import resume, train as training
 
     config = params.parse(TrainParams, section, key="train")
     if interrupt_after is not None:

@@ -21,8 +21,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
-from sklearn import base, decomposition, ensemble, linear_model, metrics, model_selection, multiclass
-from sklearn import neighbors, pipeline, preprocessing, svm
+from sklearn import base, decomposition, ensemble, linear_model, metrics, model_selection, multiclass, neighbors, pipeline, preprocessing, svm
 
 from mnistflow.core.params import between, check, positive
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-
 from typing import TYPE_CHECKING
 
 import numpy as np

