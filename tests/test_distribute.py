@@ -175,8 +175,8 @@ def test_train_stage_as_two_workers_only_the_chief_writes_a_model_as_accurate_as
         assert worker.returncode == 0, stderr[-3000:]
     assert "distribution multi_worker: 2 replica(s) in sync, writes outputs: True" in outputs[0][1]
     assert "distribution multi_worker: 2 replica(s) in sync, writes outputs: False" in outputs[1][1]
-    # The chief's model and dvclive metrics; no checkpoint left by either worker.
-    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["live", "model.keras"]
+    # The chief's model, its card and dvclive metrics; no checkpoint left by either worker.
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["live", "model.json", "model.keras"]
     assert [path.name for path in (tmp_path / "logs").iterdir()] == ["train.json"]
     chief = accuracy(keras.models.load_model(tmp_path / "out" / "model.keras"), *test)
     assert abs(chief - reference) <= ACCURACY_TOLERANCE, (chief, reference)
