@@ -73,7 +73,7 @@ def quick_model(directory: pathlib.Path) -> tuple[pathlib.Path, str]:
         images, labels = make_digits(300, seed=1)
         source = "3,000 synthetic digits (tests/synthetic.py; no data/prepared/train.npz)"
     keras.utils.set_random_seed(0)
-    no_augment = model_lib.AugmentParams(rotation=0, zoom=0, translation=0)
+    no_augment = model_lib.NO_AUGMENTATION
     model = model_lib.build_model(architecture, no_augment, mixed_precision=mixed)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(arrays.to_model_input(images), labels, epochs=1, batch_size=128, verbose=0)

@@ -128,7 +128,7 @@ def stand_in():
     section = params.load_params(ROOT / "params.yaml")["train"]["model"]
     architecture = params.parse(model_module.ArchitectureParams, section, key="train.model")
     keras.utils.set_random_seed(0)
-    model = model_module.build_model(architecture, model_module.AugmentParams(rotation=0, zoom=0, translation=0), mixed_precision=False)
+    model = model_module.build_model(architecture, model_module.NO_AUGMENTATION, mixed_precision=False)
     mnist = pypi.load(ROOT / ".cache" / "fetch")
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(mnist.train_images[:6000, ..., np.newaxis].astype(np.float32), mnist.train_labels[:6000], epochs=1, batch_size=128, verbose=0)

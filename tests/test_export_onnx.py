@@ -26,7 +26,7 @@ def random_images(count, seed):
 def no_augment():
     from mnistflow.training.model import AugmentParams
 
-    return AugmentParams(rotation=0, zoom=0, translation=0)
+    return AugmentParams(rotation=0, zoom=0, translation=0, noise=0, blur=0)
 
 
 def test_export_onnx_of_a_mixed_bfloat16_model_runs_as_its_float32_twin_with_the_metadata(tmp_path):

@@ -8,7 +8,10 @@ from mnistflow.training.model import ArchitectureParams, AugmentParams, ConvBloc
 from mnistflow.training.train import TrainParams
 
 # The notebooks' architectures, as they appear in the README's params examples.
-NOTEBOOK_ONE_BLOCK = {"blocks": [{"filters": 32, "kernel_size": 3, "padding": "valid", "pool": True, "dropout": 0.25}], "dense_units": 0, "dropout": 0}
+NOTEBOOK_ONE_BLOCK = {
+    "blocks": [{"filters": 32, "kernel_size": 3, "padding": "valid", "pool": True, "dropout": 0.25}], "dense_units": 0, "dropout": 0,
+    "normalize": "rescale",
+}
 NOTEBOOK_TWO_BLOCKS = {
     "blocks": [
         {"filters": 32, "kernel_size": 3, "padding": "valid", "batch_norm": True, "pool": True, "dropout": 0.25},
@@ -20,7 +23,7 @@ NOTEBOOK_TWO_BLOCKS = {
 }
 
 
-NO_AUGMENT = AugmentParams(rotation=0, zoom=0, translation=0)
+NO_AUGMENT = AugmentParams(rotation=0, zoom=0, translation=0, noise=0, blur=0)
 
 
 def layer_classes(model) -> list[str]:
@@ -45,12 +48,13 @@ def test_build_model_two_block_notebook_architecture_uses_batch_normalization():
 
 
 def test_build_model_takes_raw_pixels_and_returns_float32_probabilities():
-    model = build_model(ArchitectureParams(), AugmentParams(rotation=10, zoom=0.1, translation=0.1))
+    model = build_model(ArchitectureParams(normalize="rescale"), AugmentParams(rotation=10, zoom=0.1, translation=0.1))
     images = np.full((3, 28, 28, 1), 255.0, dtype=np.float32)
     probabilities = np.asarray(model(images, training=False))
     assert probabilities.shape == (3, 10) and probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
-    assert [layer.name for layer in model.layers[1:3]] == ["augment", "rescale"]  # one RandomAffine for all three
+    # one RandomAffine for all three geometric draws, then noise and blur, then the rescaling
+    assert [layer.name for layer in model.layers[1:4]] == ["augment", "noise_blur", "rescale"]
 
 
 def test_build_model_augmentation_changes_training_batches_only():
@@ -101,7 +105,7 @@ def test_per_image_normalisation_makes_a_grey_faded_background_look_like_the_ori
     from mnistflow.training import model as model_module
 
     architecture = model_module.ArchitectureParams(normalize="per_image")
-    net = model_module.build_model(architecture, model_module.AugmentParams(rotation=0, zoom=0, translation=0))
+    net = model_module.build_model(architecture, model_module.NO_AUGMENTATION)
     images = np.zeros((3, 28, 28, 1), np.float32)
     images[:, 6:22, 12:16] = 255
     images[1, 3:6, 3:6] = 100
@@ -114,7 +118,7 @@ def test_a_temperature_divides_the_logits_before_the_softmax():
     from mnistflow.training import model as model_module
 
     architecture = model_module.ArchitectureParams(dense_units=0, blocks=(model_module.ConvBlock(4),))
-    no_augment = model_module.AugmentParams(rotation=0, zoom=0, translation=0)
+    no_augment = model_module.NO_AUGMENTATION
     plain = model_module.build_model(architecture, no_augment)
     images = np.random.default_rng(0).uniform(0, 255, size=(5, 28, 28, 1)).astype(np.float32)
     softened = model_module.inference_copy(plain, architecture, temperature=2.0)

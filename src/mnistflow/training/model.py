@@ -46,7 +46,7 @@ class ArchitectureParams:
     # pixels) and divide by its max above that, so a raised, grey or faded background and low contrast all look like MNIST
     # (the same idea as core.digit_image.prepare for files, but inside the model, so every
     # consumer of the saved model gets it).
-    normalize: Literal["rescale", "per_image"] = "rescale"
+    normalize: Literal["rescale", "per_image"] = "per_image"
     global_pool: bool = False  # GlobalAveragePooling2D instead of Flatten
     dense_units: int = dataclasses.field(default=256, metadata=params.check(params.non_negative))  # 0: none
     dense_batch_norm: bool = True
@@ -71,8 +71,11 @@ class AugmentParams:
     # Gaussian pixel noise, std drawn per image in [0, noise] x 255, and Gaussian blur, sigma drawn
     # per image in [0, blur] pixels (augment.RandomNoiseBlur). Neither is one of the robustness
     # suite's corruptions (docs/robustness.md says why they are disjoint).
-    noise: float = dataclasses.field(default=0.0, metadata=params.check(params.between(0, 1)))
-    blur: float = dataclasses.field(default=0.0, metadata=params.check(params.between(0, 3)))
+    noise: float = dataclasses.field(default=0.15, metadata=params.check(params.between(0, 1)))
+    blur: float = dataclasses.field(default=1.5, metadata=params.check(params.between(0, 3)))
+
+
+NO_AUGMENTATION = AugmentParams(rotation=0, zoom=0, translation=0, noise=0, blur=0)
 
 
 def feature_map_sides(blocks: tuple[ConvBlock, ...]) -> list[int]:
@@ -189,7 +192,7 @@ def inference_copy(trained, architecture: ArchitectureParams, *, mixed_precision
     not a weight), so they move over one to one.
     """
     shipped = build_model(
-        architecture, AugmentParams(rotation=0, zoom=0, translation=0), mixed_precision=mixed_precision, temperature=temperature,
+        architecture, NO_AUGMENTATION, mixed_precision=mixed_precision, temperature=temperature,
     )
     shipped.set_weights(trained.get_weights())
     return shipped

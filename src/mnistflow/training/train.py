@@ -38,7 +38,7 @@ ONE_CYCLE_END = 1e-4  # ... and anneals to learning_rate * 1e-4 (Smith's and fas
 class TrainParams:
     """The `train` section of params.yaml."""
 
-    epochs: int = dataclasses.field(default=24, metadata=params.check(params.positive))
+    epochs: int = dataclasses.field(default=4, metadata=params.check(params.positive))
     batch_size: int = dataclasses.field(default=128, metadata=params.check(params.positive))
     optimizer: Literal["adam", "adamw"] = "adamw"
     learning_rate: float = dataclasses.field(default=2e-3, metadata=params.check(params.positive))
@@ -60,7 +60,7 @@ class TrainParams:
     # Outlier exposure (Hendrycks et al. 2019): this share of each batch is added as scrambled copies
     # of its digits (pixels shuffled, or 7x7 tiles shuffled) with a uniform target, so the model
     # learns low confidence on things that are not digits (`outliers`, docs/robustness.md).
-    outlier_exposure: float = dataclasses.field(default=0.0, metadata=params.check(params.between(0, 1, high_open=True)))
+    outlier_exposure: float = dataclasses.field(default=0.1, metadata=params.check(params.between(0, 1, high_open=True)))
     unsure_rate: float = dataclasses.field(default=0.01, metadata=params.check(params.between(0, 1, high_open=True)))
     model: ArchitectureParams = ArchitectureParams()
     augment: AugmentParams = AugmentParams()
