@@ -45,6 +45,7 @@ PLOTS_DIR ?= dvc_plots
 report: setup ## Markdown report of the workspace vs BASE (default main): params, metrics, plots page.
 	$(RUN) python -m mnistflow.evaluation.report --base $(BASE) --out $(REPORT) --plots-dir $(PLOTS_DIR) \
 		--metrics metrics/evaluate.json --val-metrics metrics/evaluate_val.json --comparison metrics/comparison.md \
+		--targets metrics \
 		--image plots/evaluate/confusion_matrix.png --image plots/evaluate/mistakes.png
 	@echo "report: $(REPORT); plots page: $(PLOTS_DIR)/index.html"
 
