@@ -6,10 +6,11 @@
 (`make report BASE=...` runs this.) It compares the workspace with the git revision `--base` using
 DVC alone: `dvc params diff`, `dvc metrics diff --all` and `dvc plots diff --out <plots-dir>`, which
 writes the HTML page with every plot, old and new side by side. Only the headline file is declared
-as metrics (docs/experiments.md); `--targets` names the files or folders to compare instead, so the
-detail files (per digit, per baseline, training) are in the report too. Metrics and plots are small files in
-git, so no DVC remote is needed. A `--comparison` Markdown file (the baselines' table), when it
-exists, is appended, and `--image` PNGs are linked (CML uploads them when it posts the report).
+as metrics (docs/experiments.md): `--targets` names the files or folders to compare instead (make
+report: all of metrics/), so the undeclared detail (per digit, per baseline, training) is in the
+report too. Metrics and plots are small files in git, so no DVC remote is needed. A `--comparison`
+Markdown file (the baselines' table), when it exists, is appended, and `--image` PNGs are linked
+(CML uploads them when it posts the report).
 """
 from __future__ import annotations
 
