@@ -1,13 +1,14 @@
 """A Markdown report of a change for its pull request: params, headline figures, every metric, plots.
 
     python -m mnistflow.evaluation.report --base main --out report.md --plots-dir dvc_plots \
-        --metrics metrics/evaluate.json --val-metrics metrics/evaluate_val.json --targets metrics
+        --metrics metrics/evaluate.json --val-metrics metrics/evaluate_val.json \
+        --targets metrics/headline.json metrics/evaluate.json metrics/evaluate_val.json ...
 
 (`make report BASE=...` runs this.) It compares the workspace with the git revision `--base` using
 DVC alone: `dvc params diff`, `dvc metrics diff --all` and `dvc plots diff --out <plots-dir>`, which
 writes the HTML page with every plot, old and new side by side. Only the headline file is declared
-as metrics (docs/experiments.md): `--targets` names the files or folders to compare instead (make
-report: all of metrics/), so the undeclared detail (per digit, per baseline, training) is in the
+as metrics (docs/experiments.md): `--targets` names the files to compare instead (make report: every
+JSON file under metrics/), so the undeclared detail (per digit, per baseline, training) is in the
 report too. Metrics and plots are small files in git, so no DVC remote is needed. A `--comparison`
 Markdown file (the baselines' table), when it exists, is appended, and `--image` PNGs are linked
 (CML uploads them when it posts the report).
@@ -128,8 +129,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--comparison", help="Markdown appended when the file exists (baselines table)")
     parser.add_argument("--image", action="append", default=[], help="PNG to show in the report (repeatable)")
     parser.add_argument(
-        "--targets", action="append", default=[],
-        help="metrics file or folder to compare, declared or not (repeatable; default: the declared metrics only)",
+        "--targets", nargs="+", action="extend", default=[],
+        help="metrics files to compare, declared or not (default: the declared metrics only)",
     )
     args = parser.parse_args(argv)
 
