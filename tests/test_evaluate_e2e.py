@@ -21,6 +21,7 @@ TINY = {
     },
     "evaluate": {"batch_size": 64, "curve_points": 20, "sample_images": 10, "mistake_images": 10},
     "ood": {"per_kind": 10},
+    "corrupt": {"corruptions": ["brightness", "fog", "zigzag"]},  # summary reads robustness: keep its suite small
 }
 
 

@@ -22,6 +22,8 @@ TINY = {
         "augment": {"rotation": 0, "zoom": 0, "translation": 0},
     },
     "evaluate": {"batch_size": 64, "curve_points": 20, "sample_images": 10, "mistake_images": 10},
+    "ood": {"per_kind": 10},
+    "corrupt": {"corruptions": ["brightness", "fog", "zigzag"]},
     "baselines": {"enabled": []},
 }
 EXPERIMENTS = {"more-epochs": ("train.epochs", "3"), "higher-rate": ("train.learning_rate", "0.03")}
@@ -48,9 +50,9 @@ def test_exp_show_only_changed_fits_160_columns_and_metrics_diff_targets_reaches
     project.set_params({"fetch": {"source": "local", "local": {"train": str(train_csv), "test": str(test_csv)}}, **TINY})
     project.commit("tiny params")
     dvc_yaml = (project.root / "dvc.yaml").read_text()
-    project.dvc("repro", "summary")  # fetch .. evaluate, then summary; export and compare are not needed
+    project.dvc("repro", "summary")  # fetch .. evaluate and robustness, then summary; export and compare are not needed
     baseline = json.loads((project.root / "metrics/headline.json").read_text())
-    assert list(baseline) == ["test_acc", "test_errors", "test_f1", "val_acc"]
+    assert list(baseline) == ["test_acc", "test_errors", "test_f1", "test_ece", "val_acc", "corrupted_acc"]
     assert (project.root / "dvc.yaml").read_text() == dvc_yaml  # dvclive declared nothing of its own
     assert not (project.root / "metrics/train/dvc.yaml").exists()
     project.commit("baseline")
