@@ -45,9 +45,13 @@ serve: setup ## Serve models/model.onnx on http://127.0.0.1:8000/ (API and draw-
 BASE ?= main
 REPORT ?= report.md
 PLOTS_DIR ?= dvc_plots
+# Every metrics file, declared (the headline) or not (the detail); JSON only: a folder target would make
+# DVC read its text files (the classification report) as metrics too.
+METRICS_FILES = $(wildcard metrics/*.json metrics/*/*.json)
 report: setup ## Markdown report of the workspace vs BASE (default main): params, metrics, plots page.
 	$(RUN) python -m mnistflow.evaluation.report --base $(BASE) --out $(REPORT) --plots-dir $(PLOTS_DIR) \
 		--metrics metrics/evaluate.json --val-metrics metrics/evaluate_val.json --comparison metrics/comparison.md \
+		--targets $(METRICS_FILES) \
 		--image plots/evaluate/confusion_matrix.png --image plots/evaluate/mistakes.png
 	@echo "report: $(REPORT); plots page: $(PLOTS_DIR)/index.html"
 

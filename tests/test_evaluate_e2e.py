@@ -22,6 +22,7 @@ TINY = {
     },
     "evaluate": {"batch_size": 64, "curve_points": 20, "sample_images": 10, "mistake_images": 10},
     "ood": {"per_kind": 10},
+    "corrupt": {"corruptions": ["brightness", "fog", "zigzag"]},  # summary reads robustness: keep its suite small
 }
 
 
@@ -42,7 +43,7 @@ def test_exp_run_shows_in_metrics_diff_plots_diff_and_make_report(project, tiny_
     train_csv, test_csv = tiny_csvs
     project.set_params({"fetch": {"source": "local", "local": {"train": str(train_csv), "test": str(test_csv)}}, **TINY})
     project.commit("tiny params")
-    project.dvc("repro", "evaluate")  # fetch .. evaluate; export and the baselines are not needed here
+    project.dvc("repro", "summary")  # fetch .. evaluate, summary; export and the baselines are not needed here
     baseline = json.loads((project.root / "metrics/evaluate.json").read_text())
     # What evaluate reports is the saved model's accuracy on the test split, recomputed here.
     correct = correct_on_test_split(project.root)
@@ -59,8 +60,11 @@ def test_exp_run_shows_in_metrics_diff_plots_diff_and_make_report(project, tiny_
         assert len(list(csv.DictReader(handle))) == 20
     project.commit("baseline")
 
-    project.dvc("exp", "run", "evaluate", "-S", "train.epochs=4")
-    diff = json.loads(project.dvc("metrics", "diff", "main", "--json").stdout)
+    project.dvc("exp", "run", "summary", "-S", "train.epochs=4")
+    headline = json.loads(project.dvc("metrics", "diff", "main", "--json").stdout)
+    assert list(headline) == ["metrics/headline.json"]  # the one declared metrics file
+    # The test metrics are detail: not declared, compared by naming them.
+    diff = json.loads(project.dvc("metrics", "diff", "main", "--json", "--targets", "metrics/evaluate.json").stdout)
     changed = diff["metrics/evaluate.json"]
     assert {"log_loss", "accuracy"} <= set(changed)
     assert changed["accuracy"]["old"] == baseline["accuracy"]
@@ -77,3 +81,4 @@ def test_exp_run_shows_in_metrics_diff_plots_diff_and_make_report(project, tiny_
     old, new = changed["accuracy"]["old"], changed["accuracy"]["new"]
     assert f"| test accuracy | {old:.4f} | {new:.4f} | {new - old:+.4f} |" in report
     assert "| metrics/evaluate.json | log_loss |" in report
+    assert "| metrics/headline.json | test_acc |" in report and "| metrics/train/metrics.json | train.loss |" in report

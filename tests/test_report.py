@@ -87,6 +87,43 @@ def test_report_fails_in_one_line_for_an_unknown_base_revision(tmp_path, monkeyp
     assert not (tmp_path / "r.md").exists()
 
 
+def test_report_compares_the_targets_given_beside_the_declared_metrics(tmp_path, monkeypatch):
+    from mnistflow.core import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fake-bin").mkdir()
+    fake_dvc = tmp_path / "fake-bin" / "dvc"  # logs its arguments; prints {} for --json
+    fake_dvc.write_text('#!/bin/sh\necho "$*" >> dvc.log\ncase "$*" in *--json*) echo "{}";; esac\n')
+    fake_dvc.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'fake-bin'}")
+    status = cli.run(report.main, ["--base", "main", "--out", "r.md", "--plots-dir", "p", "--metrics", "m.json",
+                                   "--val-metrics", "v.json", "--targets", "metrics/a.json", "metrics/b.json"])
+    assert status == 0
+    calls = (tmp_path / "dvc.log").read_text().splitlines()
+    assert [call for call in calls if call.startswith("metrics diff")] == [
+        "metrics diff main --all --md --targets metrics/a.json metrics/b.json",
+        "metrics diff main --all --json --targets metrics/a.json metrics/b.json",
+    ]
+    assert (tmp_path / "r.md").is_file()
+
+
+def test_make_report_compares_every_json_file_under_metrics_declared_or_not():
+    import pathlib
+    import subprocess
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    report_target = (root / "Makefile").read_text().split("\nreport:")[1].split("\n\n")[0]
+    assert "--targets $(METRICS_FILES)" in report_target
+    # -n: print the command only; -o: never consider the venv stale
+    command = subprocess.run(["make", "-n", "-o", ".venv/.installed", "report"], cwd=root, check=True,
+                             capture_output=True, text=True).stdout
+    words = [word for word in command.split() if word != "\\"]
+    after = words[words.index("--targets") + 1:]
+    targets = after[:next(index for index, word in enumerate(after) if word.startswith("--"))]
+    found = {str(path.relative_to(root)) for pattern in ("metrics/*.json", "metrics/*/*.json") for path in root.glob(pattern)}
+    assert set(targets) == found and "metrics/evaluate.json" in found  # JSON only: never the folder, nor its .txt/.md
+
+
 @pytest.mark.parametrize("value, expected", [(None, "-"), (0.1234567, "0.123457"), (3, "3")])
 def test_plain_formats_missing_float_and_integer_values(value, expected):
     assert report._plain(value) == expected

@@ -108,18 +108,27 @@ def test_two_queued_experiments_run_in_two_workers_each_with_its_own_metrics(pip
     assert status.count("Success") == 2, status
 
     shown = json.loads(pipeline.dvc("exp", "show", "--json").stdout)
-    experiments = {exp["name"]: exp["revs"][0]["data"] for rev in shown for exp in rev.get("experiments") or []}
+    experiments = {exp["name"]: exp["revs"][0] for rev in shown for exp in rev.get("experiments") or []}
     assert set(experiments) == {"epochs-2", "epochs-3"}
     for epochs in (2, 3):
-        data = experiments[f"epochs-{epochs}"]
+        data = experiments[f"epochs-{epochs}"]["data"]
         assert data["params"]["params.yaml"]["data"]["train"]["epochs"] == epochs
-        assert data["metrics"]["metrics/train/metrics.json"]["data"]["epochs_run"] == epochs
+        # Training's summary is detail (committed, not declared); the headline is the declared metrics.
+        committed = pipeline.run("git", "show", f"{experiments[f'epochs-{epochs}']['rev']}:metrics/train/metrics.json").stdout
+        assert json.loads(committed)["epochs_run"] == epochs
     if "evaluate" in STAGES:
         # Each worker evaluated its own model: three test losses, the workspace's (1 epoch) and one per
         # experiment, all different (a continuous figure; accuracy on 100 images could tie by chance).
+        def evaluated(epochs: int) -> dict:
+            rev = experiments[f"epochs-{epochs}"]["rev"]
+            return json.loads(pipeline.run("git", "show", f"{rev}:metrics/evaluate.json").stdout)
+
         workspace = json.loads((pipeline.root / "metrics/evaluate.json").read_text())
-        losses = [workspace["log_loss"]] + [experiments[f"epochs-{epochs}"]["metrics"]["metrics/evaluate.json"]["data"]["log_loss"]
-                                            for epochs in (2, 3)]
+        losses = [workspace["log_loss"]] + [evaluated(epochs)["log_loss"] for epochs in (2, 3)]
         assert len(set(losses)) == 3, losses
+        if "summary" in STAGES:
+            for epochs in (2, 3):
+                headline = experiments[f"epochs-{epochs}"]["data"]["metrics"]["metrics/headline.json"]["data"]
+                assert headline["test_acc"] == evaluated(epochs)["accuracy"]
     # The workspace is untouched: experiments live in git refs until `dvc exp apply`.
     assert pipeline.params()["train"]["epochs"] == 1

@@ -1,13 +1,17 @@
 """A Markdown report of a change for its pull request: params, headline figures, every metric, plots.
 
     python -m mnistflow.evaluation.report --base main --out report.md --plots-dir dvc_plots \
-        --metrics metrics/evaluate.json --val-metrics metrics/evaluate_val.json
+        --metrics metrics/evaluate.json --val-metrics metrics/evaluate_val.json \
+        --targets metrics/headline.json metrics/evaluate.json metrics/evaluate_val.json ...
 
 (`make report BASE=...` runs this.) It compares the workspace with the git revision `--base` using
 DVC alone: `dvc params diff`, `dvc metrics diff --all` and `dvc plots diff --out <plots-dir>`, which
-writes the HTML page with every plot, old and new side by side. Metrics and plots are small files in
-git, so no DVC remote is needed. A `--comparison` Markdown file (the baselines' table), when it
-exists, is appended, and `--image` PNGs are linked (CML uploads them when it posts the report).
+writes the HTML page with every plot, old and new side by side. Only the headline file is declared
+as metrics (docs/experiments.md): `--targets` names the files to compare instead (make report: every
+JSON file under metrics/), so the undeclared detail (per digit, per baseline, training) is in the
+report too. Metrics and plots are small files in git, so no DVC remote is needed. A `--comparison`
+Markdown file (the baselines' table), when it exists, is appended, and `--image` PNGs are linked
+(CML uploads them when it posts the report).
 """
 from __future__ import annotations
 
@@ -124,11 +128,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--val-metrics", required=True, help="validation metrics file (headline figures)")
     parser.add_argument("--comparison", help="Markdown appended when the file exists (baselines table)")
     parser.add_argument("--image", action="append", default=[], help="PNG to show in the report (repeatable)")
+    parser.add_argument(
+        "--targets", nargs="+", action="extend", default=[],
+        help="metrics files to compare, declared or not (default: the declared metrics only)",
+    )
     args = parser.parse_args(argv)
 
     params_md = run_dvc("params", "diff", args.base, "--md")
-    metrics_md = run_dvc("metrics", "diff", args.base, "--all", "--md")
-    metrics_diff = json.loads(run_dvc("metrics", "diff", args.base, "--all", "--json") or "{}")
+    targets = ["--targets", *args.targets] if args.targets else []
+    metrics_md = run_dvc("metrics", "diff", args.base, "--all", "--md", *targets)
+    metrics_diff = json.loads(run_dvc("metrics", "diff", args.base, "--all", "--json", *targets) or "{}")
     run_dvc("plots", "diff", args.base, "--out", args.plots_dir)
     comparison = pathlib.Path(args.comparison) if args.comparison else None
     text = render(
