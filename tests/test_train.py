@@ -226,3 +226,12 @@ def test_batches_add_the_outlier_share_with_a_uniform_target():
     batch_images, batch_labels = (part.numpy() for part in first)
     assert batch_images.shape == (25, 28, 28, 1)
     assert np.allclose(batch_labels[20:], 0.1) and (batch_labels[:20].max(axis=1) == 1).all()
+
+
+def test_outlier_count_rounds_the_share_and_keeps_batches_divisible_by_the_replicas():
+    from mnistflow.training.train import outlier_count
+
+    assert outlier_count(128, 0.1) == 13
+    assert outlier_count(128, 0.1, replicas=2) == 14  # 141 would split 71/70 over two replicas
+    assert outlier_count(9, 0.1, replicas=4) == 3  # a last, short batch: 9 + 1 -> 12
+    assert outlier_count(128, 0.0, replicas=2) == 0

@@ -138,6 +138,15 @@ def outliers(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return result.reshape(images.shape)
 
 
+def outlier_count(digits: int, share: float, *, replicas: int = 1) -> int:
+    """round(digits x share), raised to the next count that makes the whole batch divide by `replicas`
+    (none when `share` is 0)."""
+    if not share:
+        return 0
+    extra = round(digits * share)
+    return extra + (-(digits + extra)) % replicas
+
+
 def batches(
     images: np.ndarray, labels: np.ndarray, *, batch_size: int, seed: int, first_epoch: int, epochs: int, outlier_share: float = 0.0,
 ):
@@ -146,6 +155,8 @@ def batches(
     import tensorflow as tf
 
     uniform = np.full((1, arrays.NUM_CLASSES), 1 / arrays.NUM_CLASSES, np.float32)
+    # A distribution strategy splits each batch over its replicas, which must get equal shares.
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
 
     def generate():
         for epoch in range(first_epoch, epochs):
@@ -153,7 +164,7 @@ def batches(
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
                 batch_images, batch_labels = images[rows], one_hot(labels[rows])
-                extra = round(len(rows) * outlier_share)
+                extra = outlier_count(len(rows), outlier_share, replicas=replicas)
                 if extra:
                     scrambled = outliers(batch_images[:extra], np.random.default_rng([seed, epoch, start]))
                     batch_images = np.concatenate([batch_images, scrambled])
