@@ -116,7 +116,9 @@ def declared_metrics(dvc_yaml: dict) -> list[str]:
 def test_the_headline_file_is_the_only_declared_metrics_file_and_the_summary_stage_writes_it():
     dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     assert declared_metrics(dvc_yaml) == ["metrics/headline.json"]
-    assert "--out metrics/headline.json" in dvc_yaml["stages"]["summary"]["cmd"]
+    summary_stage = dvc_yaml["stages"]["summary"]
+    assert "--robustness metrics/robustness.json --out metrics/headline.json" in summary_stage["cmd"]
+    assert {"metrics/evaluate.json", "metrics/evaluate_val.json", "metrics/robustness.json"} <= set(summary_stage["deps"])
     assert dvc_yaml["stages"]["summary"]["metrics"] == [{"metrics/headline.json": {"cache": False}}]
 
 
@@ -124,4 +126,5 @@ def test_detail_metrics_files_stay_in_git_as_uncached_outputs():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     uncached = {next(iter(out)) for stage in stages.values() for out in stage.get("do", stage).get("outs", [])
                 if isinstance(out, dict) and next(iter(out.values())).get("cache") is False}
-    assert {"metrics/evaluate.json", "metrics/evaluate_val.json", "metrics/baselines/${item}.json", "metrics/train"} <= uncached
+    assert {"metrics/evaluate.json", "metrics/evaluate_val.json", "metrics/robustness.json", "metrics/robustness_val.json",
+            "metrics/baselines/${item}.json", "metrics/train"} <= uncached
