@@ -32,15 +32,15 @@ import timing  # bench/timing.py (this script's folder is first on sys.path)
 
 REFERENCE = {
     "epochs": 15, "batch_size": 128, "optimizer": "adam", "learning_rate": 0.001, "schedule": "none",
-    "warmup": 0.0, "label_smoothing": 0.0, "mixed_precision": False,
+    "warmup": 0.0, "label_smoothing": 0.0, "mixed_precision": False, "outlier_exposure": 0.0, "temperature_scaling": False,
     "model": {
         "blocks": [
             {"filters": 32, "kernel_size": 3, "padding": "valid", "pool": True},
             {"filters": 64, "kernel_size": 3, "padding": "valid", "pool": True},
         ],
-        "dense_units": 0, "dropout": 0.5,
+        "dense_units": 0, "dropout": 0.5, "normalize": "rescale",
     },
-    "augment": {"rotation": 0, "zoom": 0, "translation": 0},
+    "augment": {"rotation": 0, "zoom": 0, "translation": 0, "noise": 0, "blur": 0},
 }
 FAST_PATH = pathlib.Path(__file__).with_name("fast.yaml")  # the fast configuration, defined once
 CONFIGS = ("reference", "default", "fast")
@@ -124,6 +124,10 @@ def run_one(args: argparse.Namespace) -> dict:
         )
     train_cpu_seconds = timing.cpu_seconds() - cpu - probe.test_cpu_seconds
     final = float(np.mean(np.argmax(model.predict(test_inputs, batch_size=1000, verbose=0), 1) == test[1]))
+    if args.save_models:
+        from mnistflow.core import atomic
+
+        atomic.save_keras(model, pathlib.Path(args.save_models, f"{args.one}.keras"))
     return {
         "config": args.one, "train_images": len(train[1]), "epochs": summary["epochs_run"],
         "train_seconds": summary["train_seconds"], "train_cpu_seconds": train_cpu_seconds,
@@ -158,6 +162,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 epoch on 6,000 images: checks the logic only")
     parser.add_argument("--target", type=float, default=0.99, help="test accuracy to time")
     parser.add_argument("--fast-command", action="store_true", help="print the dvc exp run command of the fast configuration")
+    parser.add_argument("--save-models", metavar="DIR", help="also save each model as DIR/<config>.keras (bench/robustness.py)")
     parser.add_argument("--one", choices=CONFIGS, help=argparse.SUPPRESS)  # internal: run one configuration
     args = parser.parse_args()
     if args.fast_command:
@@ -174,6 +179,7 @@ def main() -> None:
         command = [sys.executable, __file__, "--one", name, "--params", args.params, "--prepared", args.prepared,
                    "--balanced", args.balanced, "--epochs", str(args.epochs), "--target", str(args.target)]
         command += ["--quick"] if args.quick else []
+        command += ["--save-models", args.save_models] if args.save_models else []
         print(f"== {name}: {' '.join(command[1:])}", flush=True)
         started = time.perf_counter()
         child = subprocess.run(command, capture_output=True, text=True)

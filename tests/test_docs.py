@@ -28,18 +28,6 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PARAMS = ROOT / "params.yaml"
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
-# Pages other helpers write in this session: linked from the README now, they land at merge.
-# The lead removes this allow-list once they are all on main.
-COMING_THIS_SESSION = {
-    "docs/predict.md",
-    "docs/serving.md",
-    "docs/experiments.md",
-    "docs/params.md",
-    "docs/reproducibility.md",
-    "docs/robustness.md",
-    "docs/corruptions_notes.md",
-}
-
 PARAM_TABLE_HEADER = ["key", "default", "meaning"]
 PATH_PATTERN = re.compile(r"(?<![\w./-])((?:src|stages|docs|plots)/(?:[\w.*<>/-]|\{[\w.,-]*\})*)")
 LINK_PATTERN = re.compile(r"\]\(([^)\s]+)\)")
@@ -133,8 +121,6 @@ def mentioned_paths(text: str) -> list[str]:
 
 
 def path_exists(path: str) -> bool:
-    if path in COMING_THIS_SESSION:
-        return True
     if "<" in path or "*" in path:
         return any(ROOT.glob(re.sub(r"<[^>]*>", "*", path)))
     return (ROOT / path).exists()
@@ -257,7 +243,6 @@ def test_every_relative_link_in_the_page_resolves(page):
         if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
             continue  # a URL or an anchor on the same page
         resolved = (page.parent / target.split("#")[0]).resolve()
-        relative = resolved.relative_to(ROOT).as_posix() if resolved.is_relative_to(ROOT) else str(resolved)
-        if not resolved.exists() and relative not in COMING_THIS_SESSION:
+        if not resolved.exists():
             missing.append(target)
     assert not missing, f"{page.relative_to(ROOT)} links to files that do not exist: {', '.join(missing)}"
