@@ -7,23 +7,8 @@ import re
 
 import numpy as np
 import pytest
+import tiny
 import yaml
-
-TINY = {
-    "preprocess": {"val_fraction": 0.2},
-    "oversample": {"method": "none"},
-    "train": {
-        "epochs": 1,
-        "batch_size": 32,
-        "schedule": "none",  # a constant, high rate: 1 epoch -> 4 epochs moves test accuracy well beyond noise
-        "learning_rate": 0.01,
-        "model": {"blocks": [{"filters": 4, "pool": True}], "dense_units": 0},
-        "augment": {"rotation": 0, "zoom": 0, "translation": 0},
-    },
-    "evaluate": {"batch_size": 64, "curve_points": 20, "sample_images": 10, "mistake_images": 10},
-    "ood": {"per_kind": 10},
-    "corrupt": {"corruptions": ["brightness", "fog", "zigzag"]},  # summary reads robustness: keep its suite small
-}
 
 
 def correct_on_test_split(root) -> np.ndarray:
@@ -34,14 +19,14 @@ def correct_on_test_split(root) -> np.ndarray:
 
     model = keras.models.load_model(root / "models/model.keras", compile=False)
     images, labels = arrays.load_split(root / "data/prepared/test.npz")
-    probabilities = model.predict(arrays.to_model_input(images), batch_size=TINY["evaluate"]["batch_size"], verbose=0)
+    probabilities = model.predict(arrays.to_model_input(images), batch_size=tiny.TINY["evaluate"]["batch_size"], verbose=0)
     return np.argmax(probabilities, axis=1) == labels
 
 
 @pytest.mark.e2e
 def test_exp_run_shows_in_metrics_diff_plots_diff_and_make_report(project, tiny_csvs):
     train_csv, test_csv = tiny_csvs
-    project.set_params({"fetch": {"source": "local", "local": {"train": str(train_csv), "test": str(test_csv)}}, **TINY})
+    project.set_params({**tiny.local_source(train_csv, test_csv), **tiny.TINY})
     project.commit("tiny params")
     project.dvc("repro", "summary")  # fetch .. evaluate, summary; export and the baselines are not needed here
     baseline = json.loads((project.root / "metrics/evaluate.json").read_text())

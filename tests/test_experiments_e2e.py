@@ -9,23 +9,9 @@ import json
 import re
 
 import pytest
+import tiny
 
-TINY = {
-    "preprocess": {"val_fraction": 0.2},
-    "oversample": {"method": "none"},
-    "train": {
-        "epochs": 1,
-        "batch_size": 32,
-        "schedule": "none",  # a constant, high rate: more epochs or a higher rate moves the figures well beyond noise
-        "learning_rate": 0.01,
-        "model": {"blocks": [{"filters": 4, "pool": True}], "dense_units": 0},
-        "augment": {"rotation": 0, "zoom": 0, "translation": 0},
-    },
-    "evaluate": {"batch_size": 64, "curve_points": 20, "sample_images": 10, "mistake_images": 10},
-    "ood": {"per_kind": 10},
-    "corrupt": {"corruptions": ["brightness", "fog", "zigzag"]},
-    "baselines": {"enabled": []},
-}
+TINY = {**tiny.TINY, "baselines": {"enabled": []}}
 EXPERIMENTS = {"more-epochs": ("train.epochs", "3"), "higher-rate": ("train.learning_rate", "0.03")}
 
 
@@ -47,7 +33,7 @@ def shown(value) -> str:
 @pytest.mark.e2e
 def test_exp_show_only_changed_fits_160_columns_and_metrics_diff_targets_reaches_per_digit_detail(project, tiny_csvs):
     train_csv, test_csv = tiny_csvs
-    project.set_params({"fetch": {"source": "local", "local": {"train": str(train_csv), "test": str(test_csv)}}, **TINY})
+    project.set_params({**tiny.local_source(train_csv, test_csv), **TINY})
     project.commit("tiny params")
     dvc_yaml = (project.root / "dvc.yaml").read_text()
     project.dvc("repro", "summary")  # fetch .. evaluate and robustness, then summary; export and compare are not needed

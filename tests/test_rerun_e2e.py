@@ -4,31 +4,19 @@ from __future__ import annotations
 import json
 
 import pytest
+import tiny
 import yaml
 
 pytestmark = pytest.mark.e2e
 
-TINY = {
-    "preprocess": {"val_fraction": 0.2},
-    "oversample": {"method": "none"},
-    "train": {
-        "epochs": 1,
-        "batch_size": 32,
-        "model": {"blocks": [{"filters": 4, "pool": True}], "dense_units": 0},
-        "augment": {"rotation": 0, "zoom": 0, "translation": 0},
-    },
-    "evaluate": {"batch_size": 64, "curve_points": 20, "sample_images": 10, "mistake_images": 10},
-    "ood": {"per_kind": 10},
-    "corrupt": {"corruptions": ["brightness", "fog", "zigzag"]},
-    "baselines": {"enabled": ["sgd"], "n_jobs": 1, "cv": {"folds": 2, "max_samples": 100}},
-}
+TINY = {**tiny.TINY, "baselines": {"enabled": ["sgd"], "n_jobs": 1, "cv": {"folds": 2, "max_samples": 100}}}
 
 
 def test_dvc_repro_force_after_a_commit_changes_no_tracked_file_and_prints_no_tensorflow_chatter(project, tiny_csvs):
     train_csv, test_csv = tiny_csvs
     project.env.pop("TF_CPP_MIN_LOG_LEVEL")  # the stages' own default, as a user gets it
     project.env["OPENBLAS_NUM_THREADS"] = "1"  # tiny arrays: BLAS threads only spin on a busy machine
-    project.set_params({"fetch": {"source": "local", "local": {"train": str(train_csv), "test": str(test_csv)}}, **TINY})
+    project.set_params({**tiny.local_source(train_csv, test_csv), **TINY})
     project.commit("tiny params")
     first = project.dvc("repro")
     project.commit("reproduced")

@@ -6,16 +6,16 @@ import json
 
 import numpy as np
 import pytest
+import tiny
 from PIL import Image
-from test_evaluate_e2e import TINY
 
 
 @pytest.mark.e2e
 def test_robustness_and_calibration_figures_follow_a_param_change(project, tiny_csvs):
     train_csv, test_csv = tiny_csvs
     project.set_params({
-        "fetch": {"source": "local", "local": {"train": str(train_csv), "test": str(test_csv)}},
-        **TINY,
+        **tiny.local_source(train_csv, test_csv),
+        **tiny.TINY,
         "corrupt": {"corruptions": ["brightness", "fog", "zigzag"]},
     })
     project.commit("tiny params")

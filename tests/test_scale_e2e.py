@@ -11,22 +11,12 @@ import pathlib
 import shutil
 
 import pytest
+import tiny
 import yaml
 
 from conftest import ROOT, Project, project_files
 from synthetic import make_digits
 
-TINY = {
-    "preprocess": {"val_fraction": 0.2},
-    "oversample": {"method": "none"},
-    "train": {
-        "epochs": 1,
-        "batch_size": 32,
-        "model": {"blocks": [{"filters": 4, "pool": True}], "dense_units": 0},
-        "augment": {"rotation": 0, "zoom": 0, "translation": 0},
-    },
-    "evaluate": {"batch_size": 64, "curve_points": 20, "sample_images": 10, "mistake_images": 10},
-}
 STAGES = set(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
 
 
@@ -53,7 +43,7 @@ def pipeline(tmp_path_factory) -> Project:
     repo.run("git", "init", "-q", "-b", "main")
     # Absolute CSV paths: a clone of this repository on the same machine reads the same files.
     local = {"train": str(base / "csv" / "train.csv"), "test": str(base / "csv" / "test.csv")}
-    repo.set_params({"fetch": {"source": "local", "local": local}, **TINY})
+    repo.set_params({"fetch": {"source": "local", "local": local}, **tiny.TINY})
     repo.commit("project files, tiny params")
     repo.dvc("repro")
     repo.commit("reproduced")
