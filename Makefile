@@ -33,8 +33,10 @@ lint: setup ## Check the code with ruff (config: pyproject.toml, [tool.ruff]).
 test: lint ## Set up, lint, then run the whole test suite.
 	$(RUN) python -m pytest
 
-bench: setup ## Run every benchmark in bench/ (slow: minutes, full data).
-	@for script in $(filter-out bench/timing.py,$(wildcard bench/*.py)); do echo "== $$script"; $(RUN) python $$script || exit 1; done
+# bench/train.py goes first: it saves the reference model that bench/robustness.py scores.
+bench: setup ## Run every benchmark in bench/ (slow: tens of minutes, full data).
+	@echo "== bench/train.py"; $(RUN) python bench/train.py --save-models bench/models || exit 1
+	@for script in $(filter-out bench/timing.py bench/train.py,$(wildcard bench/*.py)); do echo "== $$script"; $(RUN) python $$script || exit 1; done
 
 # The server (docs/serving.md): SERVE_ARGS passes flags, e.g. make serve SERVE_ARGS="--port 8080 --max-wait-ms 5".
 SERVE_ARGS ?=

@@ -27,6 +27,8 @@ def main() -> None:
     parser.add_argument("--suite", default=str(ROOT / "data/corrupted/test.npz"))
     parser.add_argument("--ood", default=str(ROOT / "data/ood/test.npz"))
     args = parser.parse_args()
+    if not pathlib.Path(args.reference).is_file():
+        raise SystemExit(f"error: {args.reference}: no reference model; run python bench/train.py --configs reference --save-models bench/models")
 
     from mnistflow.core import arrays, calibration
     from mnistflow.evaluation import evaluate, robustness
