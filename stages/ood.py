@@ -13,7 +13,7 @@ import logging
 import sys
 
 from mnistflow.core import arrays, cli, params
-from mnistflow.data import suites
+from mnistflow.data import ood, suites
 
 log = logging.getLogger("ood")
 
@@ -28,7 +28,7 @@ def main(argv=None) -> None:
     config = params.load_section(args.params, "ood", suites.OodParams)
     seed = params.load_seed(args.params)
     for split, out in (("val", args.val_out), ("test", args.test_out)):
-        images, kinds = suites.not_digits(per_kind=config.per_kind, kinds=config.kinds, seed=suites.split_seed(seed, split))
+        images, kinds = ood.make_ood(config.per_kind, seed=suites.split_seed(seed, split), kinds=config.kinds)
         arrays.save_split(out, images, kinds.astype("uint8"))
         log.info("wrote %s: %d images, %d per kind (%s)", out, len(images), config.per_kind, ", ".join(config.kinds))
 

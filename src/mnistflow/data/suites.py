@@ -1,9 +1,8 @@
-"""The corrupt and ood stages' logic: shifted copies of a split, and images that are not digits.
+"""The corrupt and ood stages' params, and the seeds that keep their val and test copies apart.
 
     suite = corrupted_suite(images, names=("fog", "zigzag"), seed=42)   # {name: uint8 (N, 28, 28)}
-    images, kinds = not_digits(per_kind=500, kinds=ood.KINDS, seed=42)
 
-Both are deterministic for a seed, and each split gets its own stream (`split_seed`), so the
+The suite and the not-digits are deterministic for a seed, and each split gets its own stream (`split_seed`), so the
 validation copy (for choosing a recipe) and the test copy (for reporting) never share draws.
 """
 from __future__ import annotations
@@ -64,7 +63,3 @@ def corrupted_suite(images: np.ndarray, *, names: tuple[str, ...], seed: int) ->
         log.info("corrupted %d images: %s", len(images), name)
     return suite
 
-
-def not_digits(*, per_kind: int, kinds: tuple[str, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 (per_kind x kinds, 28, 28) images and the index of each one's kind in `kinds`."""
-    return ood.make_ood(per_kind, seed=seed, kinds=tuple(kinds))

@@ -139,13 +139,14 @@ def evaluate(
         metrics.classification_report_text(test_labels, test_probabilities, title=f"Test set ({test_labels.size} images)"),
         metrics.classification_report_text(val_labels, val_probabilities, title=f"Validation set ({val_labels.size} images)"),
     ])
+    bins = calibration.reliability(test_labels, test_probabilities, bins=CALIBRATION_BINS)
     plot_texts = {
         CONFUSION_CSV: curves.confusion_csv(rows),
         ROC_CSV: curves.to_csv(curves.roc_curves(test_labels, test_probabilities, points=params.curve_points)),
         PRECISION_RECALL_CSV: curves.to_csv(
             curves.precision_recall_curves(test_labels, test_probabilities, points=params.curve_points)
         ),
-        RELIABILITY_CSV: reliability_csv(calibration.reliability(test_labels, test_probabilities, bins=CALIBRATION_BINS)),
+        RELIABILITY_CSV: reliability_csv(bins),
     }
     test_metrics = metrics.classification_metrics(test_labels, test_probabilities)
     val_metrics = metrics.classification_metrics(val_labels, val_probabilities)
@@ -161,8 +162,7 @@ def evaluate(
             counts, title=f"Test set: {test_metrics['errors']} errors in {test_labels.size} images"
         ),
         RELIABILITY_PNG: charts.reliability_diagram(
-            calibration.reliability(test_labels, test_probabilities, bins=CALIBRATION_BINS),
-            title=f"Test set: calibration error {test_metrics['calibration']['ece']:.4f}",
+            bins, title=f"Test set: calibration error {test_metrics['calibration']['ece']:.4f}",
         ),
     }
     return Evaluation(
