@@ -157,3 +157,37 @@ def test_write_csv_rejects_labels_that_are_not_digits(tmp_path):
     with pytest.raises(ValueError, match=r"labels must be digits 0-9; got values from 0 to 10"):
         mnist_csv.write_csv(tmp_path / "out.csv", np.zeros((2, 28, 28), np.uint8), np.array([0, 10]))
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_read_rows_keeps_every_good_row_with_its_line_and_reports_each_bad_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist_csv, "DIAGNOSE_BLOCK_LINES", 3)  # good blocks go through pyarrow, bad ones row by row
+    lines = [row(0, first_pixel=10), row(1, first_pixel=11), row(2, first_pixel=12),  # lines 2-4: a clean block
+             row(3, first_pixel="x"), "", row(12),  # lines 5-7: bad, blank, bad label
+             row(6, first_pixel=16), row(7)[:40]]  # lines 8-9: good, then a truncated last line
+    rows = mnist_csv.read_rows(write(tmp_path, HEADER + "\n" + "\n".join(lines)))
+    assert rows.lines.tolist() == [2, 3, 4, 8]
+    assert rows.images[:, 0, 0].tolist() == [10, 11, 12, 16] and rows.labels.tolist() == [0, 1, 2, 6]
+    assert rows.problems == [
+        (5, "line 5, column 2 (1x1) is 'x'; expected a pixel, an integer 0-255"),
+        (7, "line 7, column 1 (label) is 12; expected a label, an integer 0-9"),
+        (9, "line 9 has 21 columns; expected 785 (label + 784 pixels) (truncated last line?)"),
+    ]
+
+
+def test_read_rows_reads_a_layout_without_labels_and_numbers_rows_past_blank_lines(tmp_path):
+    header = ",".join(mnist_csv.PIXEL_HEADER[1:])
+    rows = mnist_csv.read_rows(write(tmp_path, header + "\n" + row(9)[2:] + "\n\n" + row(9, first_pixel=5)[2:] + "\n"))
+    assert rows.labels is None and rows.lines.tolist() == [2, 4] and rows.images[:, 0, 0].tolist() == [0, 5]
+    assert rows.problems == []
+
+
+def test_read_rows_names_the_file_when_the_whole_file_is_unusable(tmp_path):
+    with pytest.raises(ValueError, match=r"x\.csv: line 1 \(header\), column 2 is 'pixel_0'; expected 'pixel0'"):
+        mnist_csv.read_rows(write(tmp_path, "label,pixel_0" + ",pixel1" * 783 + "\n" + row(1) + "\n", name="x.csv"))
+    with pytest.raises(ValueError, match=r"y\.csv: has a header but no data rows"):
+        mnist_csv.read_rows(write(tmp_path, HEADER + "\n\n", name="y.csv"))
+
+
+def test_read_csv_refuses_a_layout_without_labels(tmp_path):
+    with pytest.raises(ValueError, match=r"layouts must have a label column; got \['pixel_unlabelled'\]"):
+        mnist_csv.read_csv(write(tmp_path, HEADER + "\n" + row(1) + "\n"), layouts=("rowcol", "pixel_unlabelled"))

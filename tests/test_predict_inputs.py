@@ -65,8 +65,8 @@ def test_read_inputs_fails_each_bad_csv_row_alone_and_keeps_the_good_ones(tmp_pa
     assert inputs.failures == [
         (f"{path}:3", "line 3, column 2 (pixel0) is 'x'; expected a pixel, an integer 0-255"),
         (f"{path}:4", "line 4 has 3 columns; expected 785 (label + 784 pixels)"),
-        (f"{path}:5", "line 5, column 1 (label) is '12'; expected a label, an integer 0-9"),
-        (f"{path}:6", "line 6, column 2 (pixel0) is '256'; expected a pixel, an integer 0-255"),
+        (f"{path}:5", "line 5, column 1 (label) is 12; expected a label, an integer 0-9"),
+        (f"{path}:6", "line 6, column 2 (pixel0) is 256; expected a pixel, an integer 0-255"),
     ]
 
 
@@ -76,7 +76,7 @@ def test_read_inputs_rejects_a_csv_with_an_unknown_header(tmp_path):
     assert inputs.failures == [
         (
             f"{tmp_path}/x.csv",
-            "line 1 (header) is 'a,b,c,...' (4 columns); expected 'label,1x1,...,28x28', "
+            "line 1 (header) has 4 columns; expected 785 or 784: 'label,1x1,...,28x28', "
             "'label,pixel0,...,pixel783', '1x1,...,28x28' or 'pixel0,...,pixel783'",
         )
     ]
@@ -89,7 +89,7 @@ def test_read_inputs_rejects_an_empty_csv_and_one_with_only_a_header(tmp_path):
     assert [message for _, message in inputs.failures] == [
         "file is empty; expected a header line 'label,1x1,...,28x28', 'label,pixel0,...,pixel783', "
         "'1x1,...,28x28' or 'pixel0,...,pixel783'",
-        "has a header but no data rows",
+        "has a header but no data rows; expected at least one row",
     ]
 
 

@@ -18,6 +18,7 @@ Neither rescales on the client side: the model rescales inside. Images must alre
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -53,14 +54,75 @@ def export_savedmodel(model: Any, directory: str | os.PathLike[str]) -> None:
     def from_float(images: Any) -> dict[str, Any]:
         return answer(model(images, training=False))
 
-    archive = keras.export.ExportArchive()
+    archive = _in_name_order(keras.export.ExportArchive())
     archive.track(model)
     # The first endpoint is also TF Serving's default; naming it so makes that explicit.
     archive.add_endpoint("serving_default", from_uint8, input_signature=[tf.TensorSpec((None, SIDE, SIDE), tf.uint8, name="images")])
     archive.add_endpoint("serve_float", from_float, input_signature=[tf.TensorSpec((None, SIDE, SIDE, 1), tf.float32, name="images")])
-    with atomic.atomic_dir(directory) as temporary:
+    with atomic.atomic_dir(directory) as temporary, _fixed_seed_states(model):
         archive.write_out(str(temporary), verbose=False)
+        _stable_fingerprint(pathlib.Path(temporary))
     logger.info("wrote SavedModel with signatures serving_default (uint8) and serve_float to %s", directory)
+
+
+def _in_name_order(archive: Any) -> Any:
+    """`archive` (a keras.export.ExportArchive), made to save its variables in name order.
+
+    Keras collects the variables the endpoints use from each traced function's captures, which
+    come out in a different order from one process to the next, and the SavedModel's graph and
+    checkpoint follow that order. Sorting them by name (unique within one model) after Keras has
+    collected them gives the same bytes every run. (`ExportArchive()` returns a backend class, so
+    this wraps the instance's method rather than subclassing.)
+    """
+    collect = archive._filter_and_track_resources
+
+    def collect_sorted() -> None:
+        collect()
+        variables = list(archive._tf_trackable._all_variables)
+        names = [variable.name for variable in variables]
+        if len(set(names)) == len(names):
+            archive._tf_trackable._all_variables = sorted(variables, key=lambda variable: variable.name)
+
+    archive._filter_and_track_resources = collect_sorted
+    return archive
+
+
+@contextlib.contextmanager
+def _fixed_seed_states(model: Any) -> Iterator[None]:
+    """Zero `model`'s random-seed states (its dropout layers') while it is saved, then put them back.
+
+    A model loaded from .keras draws new seed states, so without this every export's checkpoint
+    differs; the states only matter in training mode, which no serving signature uses.
+    """
+    states = [variable for variable in model.variables if variable.path.endswith("seed_generator_state")]
+    kept = [variable.numpy() for variable in states]
+    for variable in states:
+        variable.assign(np.zeros(variable.shape, variable.dtype))
+    try:
+        yield
+    finally:
+        for variable, value in zip(states, kept, strict=True):
+            variable.assign(value)
+
+
+def _stable_fingerprint(directory: pathlib.Path) -> None:
+    """Replace the random `uuid` TensorFlow writes into fingerprint.pb with one derived from the model's bytes.
+
+    Everything else in fingerprint.pb is already a hash of the saved files; the UUID is the one
+    field that differs between two saves of the same model. Derived from those hashes it stays
+    unique per model and makes two exports of one model byte-identical.
+    """
+    from tensorflow.core.protobuf import fingerprint_pb2
+
+    path = directory / "fingerprint.pb"
+    if not path.is_file():
+        return
+    fingerprint = fingerprint_pb2.FingerprintDef()
+    fingerprint.ParseFromString(path.read_bytes())
+    fingerprint.uuid = ""
+    digest = hashlib.sha256(fingerprint.SerializeToString(deterministic=True)).digest()
+    fingerprint.uuid = str(int.from_bytes(digest[:16], "big"))
+    path.write_bytes(fingerprint.SerializeToString(deterministic=True))
 
 
 def export_onnx(

@@ -1,4 +1,4 @@
-"""export.export_onnx: a float32 ONNX copy of any model the training code builds, run by serving.runtime."""
+"""serving.export: a float32 ONNX copy of any model the training code builds, run by serving.runtime; a byte-stable SavedModel."""
 import json
 
 import numpy as np
@@ -116,3 +116,39 @@ def test_read_model_metadata_rejects_a_file_it_cannot_use_naming_the_problem(tmp
     (tmp_path / "model.json").write_text(text)
     with pytest.raises(ValueError, match=message):
         export.read_model_metadata(tmp_path / "model.json")
+
+
+EXPORT_SCRIPT = """
+import sys, keras
+from mnistflow.serving import export
+export.export_savedmodel(keras.models.load_model(sys.argv[1], compile=False), sys.argv[2])
+"""
+
+
+def test_export_savedmodel_of_one_model_gives_the_same_bytes_in_two_processes_and_answers_as_the_model(tmp_path):
+    import subprocess
+    import sys
+
+    import keras
+    import tensorflow as tf
+
+    from mnistflow.core import atomic
+    from mnistflow.training.model import ArchitectureParams, ConvBlock, build_model
+
+    small = ArchitectureParams(blocks=(ConvBlock(8, batch_norm=True, pool=True, dropout=0.25),), dense_units=16, dropout=0.4)
+    atomic.save_keras(perturbed(build_model(small, no_augment(), mixed_precision=False), seed=5), tmp_path / "model.keras")
+    # Each process orders the variables its own way, each load draws new dropout seed states and
+    # each save a new fingerprint UUID: the export fixes all three.
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-c", EXPORT_SCRIPT, str(tmp_path / "model.keras"), str(tmp_path / name)], check=True)
+    files = sorted(str(path.relative_to(tmp_path / "a")) for path in (tmp_path / "a").rglob("*") if path.is_file())
+    assert {"fingerprint.pb", "saved_model.pb", "variables/variables.index"} <= set(files)
+    assert [f for f in files if (tmp_path / "a" / f).read_bytes() != (tmp_path / "b" / f).read_bytes()] == []
+
+    model = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    served = tf.saved_model.load(str(tmp_path / "a"))
+    images = random_images(16, seed=6)
+    answer = served.signatures["serving_default"](images=tf.constant(images))
+    expected = np.asarray(model(images.astype(np.float32)[..., np.newaxis], training=False))
+    np.testing.assert_allclose(answer["probabilities"].numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert answer["classes"].numpy().tolist() == expected.argmax(axis=1).tolist()
