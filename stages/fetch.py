@@ -2,7 +2,7 @@
 
     python stages/fetch.py --params params.yaml --train data/raw/mnist_train.csv --test data/raw/mnist_test.csv
 
-Sources, the download cache and the canonical check: README.md, "Data sources".
+Sources, the download cache and the canonical check: docs/data-sources.md.
 """
 from __future__ import annotations
 

@@ -199,6 +199,6 @@ def test_train_stage_multi_worker_without_tf_config_fails_in_one_line_before_imp
     assert cli.run(stage.main, argv) == 1
     assert capsys.readouterr().err == (
         "error: train.distribution is 'multi_worker' but TF_CONFIG is not set; "
-        "set the TF_CONFIG environment variable (README, Scale out)\n"
+        "set the TF_CONFIG environment variable (docs/scaling.md)\n"
     )
     assert not any(tmp_path.iterdir())

@@ -228,6 +228,27 @@ def test_batches_add_the_outlier_share_with_a_uniform_target():
     assert np.allclose(batch_labels[20:], 0.1) and (batch_labels[:20].max(axis=1) == 1).all()
 
 
+def test_batches_are_each_epoch_s_shuffled_digits_then_their_outliers_with_a_short_last_batch():
+    from mnistflow.training.train import batches, epoch_order, outlier_count, outliers
+
+    images, labels = make_digits(3, seed=0)  # 30 digits: batches of 8, 8, 8 and a short 6
+    got = [tuple(part.numpy() for part in batch)
+           for batch in batches(images, labels, batch_size=8, seed=4, first_epoch=1, epochs=3, outlier_share=0.25)]
+    expected = []
+    for epoch in (1, 2):  # the batches written out the slow way, one at a time
+        order = epoch_order(30, seed=4, epoch=epoch)
+        for start in range(0, 30, 8):
+            rows = order[start:start + 8]
+            extra = outlier_count(len(rows), 0.25)
+            scrambled = outliers(images[rows[:extra]], np.random.default_rng([4, epoch, start]))
+            targets = np.concatenate([np.eye(10)[labels[rows]], np.full((extra, 10), 0.1)])
+            expected.append((np.concatenate([images[rows], scrambled])[..., np.newaxis].astype(np.float32), targets))
+    assert [len(x) for x, _ in got] == [10, 10, 10, 8] * 2
+    for (x, y), (want_x, want_y) in zip(got, expected, strict=True):
+        assert x.dtype == np.float32 and np.array_equal(x, want_x)
+        np.testing.assert_allclose(y, want_y, rtol=0, atol=1e-7)
+
+
 def test_outlier_count_rounds_the_share_and_keeps_batches_divisible_by_the_replicas():
     from mnistflow.training.train import outlier_count
 

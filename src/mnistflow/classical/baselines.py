@@ -32,7 +32,7 @@ MODEL_NAMES: tuple[str, ...] = typing.get_args(ModelName)
 # standard: zero mean, unit variance per pixel (linear models converge faster). minmax: each pixel to
 # [0, 1], keeping pixels on one common scale: for the distance-based kNN and RBF SVC, standard scaling
 # inflates near-empty border pixels (tiny variance) into full-weight features and costs 1.2-1.5 points of
-# accuracy (10,000 images; README, Classical baselines). none: raw 0-255 (trees ignore any scaling).
+# accuracy (10,000 images; docs/baselines.md). none: raw 0-255 (trees ignore any scaling).
 Scaler = Literal["standard", "minmax", "none"]
 
 

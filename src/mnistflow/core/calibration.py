@@ -2,7 +2,7 @@
 
     temperature = fit_temperature(val_probabilities, val_labels)   # Guo et al. 2017, on validation only
     calibrated = scale(probabilities, temperature)                 # softmax(log p / T)
-    figures = calibration_figures(labels, calibrated, bins=15)     # {"ece", "brier", "log_loss"}
+    figures = calibration_figures(labels, calibrated, bins=15)     # {"ece", "brier"}
 
 Shared by training (which fits the temperature and the threshold on the validation split and
 builds them into the saved model) and evaluation (which reports the figures on every split).
@@ -95,7 +95,6 @@ def calibration_figures(labels: np.ndarray, probabilities: np.ndarray, *, bins: 
     return {
         "ece": round(expected_calibration_error(labels, probabilities, bins=bins), 6),
         "brier": round(brier_score(labels, probabilities), 6),
-        "log_loss": round(log_loss(labels, probabilities), 6),
     }
 
 

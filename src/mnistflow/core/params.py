@@ -68,7 +68,7 @@ def load_section(path: str | pathlib.Path, section: str, cls: type[Any]) -> Any:
     """Read `section` of the params file at `path` into the dataclass `cls`."""
     params = load_params(path)
     if section not in params:
-        raise ValueError(f"{path}: section '{section}' is missing; add '{section}:' (see README, Params)")
+        raise ValueError(f"{path}: section '{section}' is missing; add '{section}:' (see docs/params.md)")
     return parse(cls, params[section] if params[section] is not None else {}, key=section)
 
 

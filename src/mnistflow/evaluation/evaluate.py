@@ -178,7 +178,6 @@ def calibration_metrics(labels: np.ndarray, probabilities: np.ndarray, *, temper
     """ECE and Brier score of the model as saved (temperature built in; its log loss is the split's
     `log_loss`), the temperature, and the ECE the same model had before it (softmax(log p * T))."""
     figures_now = calibration.calibration_figures(labels, probabilities, bins=CALIBRATION_BINS)
-    del figures_now["log_loss"]
     before = calibration.scale(probabilities, 1 / temperature)
     return {
         **figures_now,

@@ -1,6 +1,6 @@
 """Typed params of the `fetch` section of params.yaml, one nested object per source.
 
-Every key is documented in params.yaml and README.md ("Data sources"); `mnistflow.core.params.parse`
+Every key is documented in params.yaml and docs/data-sources.md; `mnistflow.core.params.parse`
 rejects unknown keys, wrong types and out-of-range values, naming the key.
 """
 from __future__ import annotations

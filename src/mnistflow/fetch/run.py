@@ -37,7 +37,7 @@ def load(params: config.FetchParams) -> data.MnistData:
 
 
 def expects_canonical(params: config.FetchParams, arrays: data.MnistData) -> bool:
-    """Whether the arrays must be the canonical MNIST (README.md, "Data sources", fetch.canonical)."""
+    """Whether the arrays must be the canonical MNIST (docs/data-sources.md, fetch.canonical)."""
     if params.canonical == "skip":
         return False
     if params.canonical == "require" or params.source != "local":

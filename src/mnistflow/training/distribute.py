@@ -52,7 +52,7 @@ class Cluster:
 
 def parse_tf_config(text: str | None) -> Cluster:
     """Check the TF_CONFIG text (JSON) and return the cluster it describes."""
-    where = "the TF_CONFIG environment variable (README, Scale out)"
+    where = "the TF_CONFIG environment variable (docs/scaling.md)"
     if text is None or not text.strip():
         raise ValueError(f"train.distribution is 'multi_worker' but TF_CONFIG is not set; set {where}")
     try:
