@@ -119,13 +119,15 @@ def test_read_model_metadata_rejects_a_file_it_cannot_use_naming_the_problem(tmp
 
 
 EXPORT_SCRIPT = """
-import sys, keras
+import pathlib, sys, keras
 from mnistflow.serving import export
-export.export_savedmodel(keras.models.load_model(sys.argv[1], compile=False), sys.argv[2])
+model = keras.models.load_model(sys.argv[1], compile=False)
+export.export_savedmodel(model, sys.argv[2])
+export.export_onnx(model, pathlib.Path(sys.argv[2]).with_suffix(".onnx"), unsure_threshold=0.5)
 """
 
 
-def test_export_savedmodel_of_one_model_gives_the_same_bytes_in_two_processes_and_answers_as_the_model(tmp_path):
+def test_both_exports_of_one_model_give_the_same_bytes_in_two_processes_and_answer_as_the_model(tmp_path):
     import subprocess
     import sys
 
@@ -138,12 +140,13 @@ def test_export_savedmodel_of_one_model_gives_the_same_bytes_in_two_processes_an
     small = ArchitectureParams(blocks=(ConvBlock(8, batch_norm=True, pool=True, dropout=0.25),), dense_units=16, dropout=0.4)
     atomic.save_keras(perturbed(build_model(small, no_augment(), mixed_precision=False), seed=5), tmp_path / "model.keras")
     # Each process orders the variables its own way, each load draws new dropout seed states and
-    # each save a new fingerprint UUID: the export fixes all three.
+    # each save a new fingerprint UUID; tf2onnx names its constants from a counter: the export fixes all four.
     for name in ("a", "b"):
         subprocess.run([sys.executable, "-c", EXPORT_SCRIPT, str(tmp_path / "model.keras"), str(tmp_path / name)], check=True)
     files = sorted(str(path.relative_to(tmp_path / "a")) for path in (tmp_path / "a").rglob("*") if path.is_file())
     assert {"fingerprint.pb", "saved_model.pb", "variables/variables.index"} <= set(files)
     assert [f for f in files if (tmp_path / "a" / f).read_bytes() != (tmp_path / "b" / f).read_bytes()] == []
+    assert (tmp_path / "a.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()
 
     model = keras.models.load_model(tmp_path / "model.keras", compile=False)
     served = tf.saved_model.load(str(tmp_path / "a"))
@@ -152,3 +155,32 @@ def test_export_savedmodel_of_one_model_gives_the_same_bytes_in_two_processes_an
     expected = np.asarray(model(images.astype(np.float32)[..., np.newaxis], training=False))
     np.testing.assert_allclose(answer["probabilities"].numpy(), expected, rtol=1e-5, atol=1e-6)
     assert answer["classes"].numpy().tolist() == expected.argmax(axis=1).tolist()
+    np.testing.assert_allclose(runtime.load(tmp_path / "a.onnx").predict(images), expected, rtol=1e-5, atol=1e-6)
+
+
+def tf2onnx_like_graph(counters):
+    """A Reshape fed by a shared constant, with tf2onnx-style counter names drawn from `counters`."""
+    import onnx
+    from onnx import helper
+
+    shape, transposed, node = counters
+    return helper.make_graph(
+        [helper.make_node("Transpose", ["pixels"], [f"Transpose__{transposed}:0"], name=f"Transpose__{transposed}", perm=[0, 2, 1]),
+         helper.make_node("Reshape", [f"Transpose__{transposed}:0", f"const_{shape}"], ["flatten/Reshape:0"], name=f"Reshape__{node}")],
+        "g",
+        [helper.make_tensor_value_info("pixels", onnx.TensorProto.FLOAT, [1, 2, 3])],
+        [helper.make_tensor_value_info("flatten/Reshape:0", onnx.TensorProto.FLOAT, [1, 6])],
+        [helper.make_tensor(f"const_{shape}", onnx.TensorProto.INT64, [2], [1, 6]),
+         helper.make_tensor("const_unused__3", onnx.TensorProto.INT64, [1], [7])],
+    )
+
+
+def test_canonical_names_make_two_graphs_that_differ_only_in_tf2onnx_counters_the_same_bytes():
+    first, second = tf2onnx_like_graph(("axes__21", 87, 90)), tf2onnx_like_graph(("ends__69", 89, 92))
+    assert first.SerializeToString() != second.SerializeToString()
+    for graph in (first, second):
+        export._canonical_names(graph)
+    assert first.SerializeToString() == second.SerializeToString()
+    assert [list(node.input) for node in first.node] == [["pixels"], ["Transpose__1:0", "const__2"]]
+    assert [initializer.name for initializer in first.initializer] == ["const__2", "const__4"]
+    assert first.output[0].name == "flatten/Reshape:0"  # a name taken from the Keras graph is kept

@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import pathlib
+import re
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 SIDE = arrays.SIDE
 METADATA_KEYS = ("temperature", "unsure_threshold")  # models/model.json's keys copied into the ONNX file
+_GENERATED_NAME = re.compile(r"^(.*?)__\d+(:\d+)?$")  # tf2onnx's counter-suffixed names: "Transpose__87:0", "const_axes__21"
 
 
 def export_savedmodel(model: Any, directory: str | os.PathLike[str]) -> None:
@@ -232,7 +234,49 @@ def _finish_onnx(path: pathlib.Path, model: Any, signature: list[Any], metadata:
     for key, value in metadata.items():
         entry = existing.get(key) or proto.metadata_props.add()
         entry.key, entry.value = key, repr(float(value))  # repr: the shortest string that reads back exactly
+    _canonical_names(proto.graph)
     onnx.save(proto, str(path))
+
+
+def _canonical_names(graph: Any) -> None:
+    """Rename tf2onnx's generated names by position in the graph, so one model always gives the same bytes.
+
+    tf2onnx numbers the tensors, nodes and constants it makes from a global counter and, when it
+    merges identical constants, keeps whichever name its set iteration meets first: two exports of one
+    model get the same nodes in the same order, wired the same way, under different names. Here every
+    initializer becomes `const__<k>` and every other `<name>__<n>` becomes `<name>__<k>`, k its place in
+    a walk over the graph's inputs and nodes; the initializers are listed in that order. Names tf2onnx
+    took from the Keras graph ("mnist_cnn_1/flatten_1/Reshape:0") are kept.
+    """
+    initializers = {initializer.name for initializer in graph.initializer}
+    walk = [value.name for value in graph.input]
+    for node in graph.node:
+        walk.extend(node.input)
+        walk.extend(node.output)
+    walk.extend(initializer.name for initializer in graph.initializer)  # any no node uses, last
+    renamed: dict[str, str] = {}
+    for place, name in enumerate(dict.fromkeys(name for name in walk if name)):
+        generated = _GENERATED_NAME.match(name)
+        if name in initializers:
+            renamed[name] = f"const__{place}"
+        elif generated:
+            renamed[name] = f"{generated.group(1)}__{place}{generated.group(2) or ''}"
+    for place, node in enumerate(graph.node):
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+        node.output[:] = [renamed.get(name, name) for name in node.output]
+        generated = _GENERATED_NAME.match(node.name)
+        if generated:
+            node.name = f"{generated.group(1)}__{place}"
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        value.name = renamed.get(value.name, value.name)
+    for initializer in graph.initializer:
+        initializer.name = renamed[initializer.name]
+    ordered = [type(initializer)() for initializer in graph.initializer]  # copies: del below frees the originals
+    for copy, initializer in zip(ordered, graph.initializer, strict=True):
+        copy.CopyFrom(initializer)
+    ordered.sort(key=lambda initializer: int(initializer.name.removeprefix("const__")))
+    del graph.initializer[:]
+    graph.initializer.extend(ordered)
 
 
 @contextlib.contextmanager
