@@ -22,6 +22,7 @@ import tempfile
 
 import numpy as np
 
+from mnistflow.core import atomic
 from mnistflow.fetch import pypi
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -43,9 +44,7 @@ def arrays() -> dict[str, np.ndarray]:
         "test_images": mnist.test_images,
         "test_labels": mnist.test_labels,
     }
-    temporary = subset.with_suffix(".tmp.npz")
-    np.savez(temporary, **data)
-    temporary.replace(subset)
+    atomic.save_npz(subset, **data)  # a temporary name of its own: two pytest workers may both write it
     return data
 
 
