@@ -93,6 +93,7 @@ def test_feature_map_sides_follow_padding_strides_and_pooling():
         ({"model": {"blocks": [{"filters": 8, "pool": True}] * 5}}, r"^train\.model\.blocks\[4\] shrinks the 28x28 image to nothing"),
         ({"model": {"blocks": [{"filters": 8, "padding": "full"}]}}, r"^train\.model\.blocks\[0\]\.padding must be one of 'same', 'valid'; got 'full'$"),
         ({"augment": {"rotation": -5}}, r"^train\.augment\.rotation must be in \[0, 180\]; got -5$"),
+        ({"model": {"tophat": 10}}, r"^train\.model\.tophat must be 0 \(off\) or an odd number of pixels from 3 to 27; got 10$"),
         ({"model": {"layers": 3}}, r"^train\.model\.layers is not a known parameter"),
     ],
 )
@@ -111,6 +112,31 @@ def test_per_image_normalisation_makes_a_grey_faded_background_look_like_the_ori
     images[1, 3:6, 3:6] = 100
     shifted = images * 0.6 + 90  # the background raised to 90 and the contrast cut to 60 %
     assert np.allclose(net.predict(images, verbose=0), net.predict(shifted, verbose=0), atol=1e-5)
+
+
+def test_white_tophat_is_the_image_minus_scipys_grey_opening():
+    from scipy import ndimage
+
+    from mnistflow.training.model import white_tophat
+
+    image = np.random.default_rng(3).integers(0, 256, size=(28, 28)).astype(np.float32)
+    image[:, :7] = 255  # a band at the edge, as wide as the suite's stripe
+    expected = image - ndimage.grey_opening(image, size=(5, 5), mode="nearest")
+    got = np.asarray(white_tophat(image[np.newaxis, ..., np.newaxis], 5))[0, ..., 0]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_tophat_removes_a_wide_bright_band_at_the_edge_and_keeps_a_stroke():
+    from mnistflow.training.model import white_tophat
+
+    stroke = np.zeros((1, 28, 28, 1), np.float32)
+    stroke[0, 6:22, 12:16] = 255  # a 4-pixel-wide stroke
+    banded = stroke.copy()
+    banded[0, :, :7] = 255  # 7 white columns at the left edge
+    banded[0, :, 21:] = 255
+    np.testing.assert_allclose(np.asarray(white_tophat(banded, 11)), stroke, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(white_tophat(stroke, 11)), stroke, atol=1e-4)
+    assert np.asarray(white_tophat(banded, 3)).sum() < stroke.sum()  # too small a window: the stroke goes too
 
 
 def test_a_temperature_divides_the_logits_before_the_softmax():

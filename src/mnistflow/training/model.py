@@ -3,7 +3,9 @@
     model = build_model(ArchitectureParams(), AugmentParams(), mixed_precision=False)
 
 Layout: Input (28, 28, 1) float32 raw pixels -> augmentation (rotation, zoom, translation in one
-resampling, augment.RandomAffine; active only in training) -> Rescaling(1/255) -> conv blocks -> Flatten (or global average pooling) ->
+resampling, augment.RandomAffine; active only in training) -> noise and blur (training only) ->
+white top-hat (bright areas wider than a stroke removed) -> per-image normalisation (or
+Rescaling(1/255)) -> conv blocks -> Flatten (or global average pooling) ->
 optional Dense hidden layer -> Dropout -> Dense(10) softmax in float32. Each conv block is
 Conv2D -> optional BatchNormalization -> ReLU -> optional 2x2 MaxPooling -> optional Dropout; put
 several blocks without pooling in a row for a VGG-style stack.
@@ -17,6 +19,10 @@ from typing import Literal
 from mnistflow.core import arrays, params
 
 UNIT_INTERVAL = params.between(0, 1, high_open=True)
+
+
+def _window(value) -> str | None:
+    return None if value == 0 or (3 <= value <= arrays.SIDE - 1 and value % 2 == 1) else "0 (off) or an odd number of pixels from 3 to 27"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +53,10 @@ class ArchitectureParams:
     # (the same idea as core.digit_image.prepare for files, but inside the model, so every
     # consumer of the saved model gets it).
     normalize: Literal["rescale", "per_image"] = "per_image"
+    # Before normalising, subtract the image's grey opening with a tophat x tophat square (a white
+    # top-hat): bright areas too wide for that square to fit in a stroke (a band at the edge, fog, a
+    # raised background) go, strokes stay. 0: off. docs/robustness.md says how 11 was chosen.
+    tophat: int = dataclasses.field(default=11, metadata=params.check(_window))
     global_pool: bool = False  # GlobalAveragePooling2D instead of Flatten
     dense_units: int = dataclasses.field(default=256, metadata=params.check(params.non_negative))  # 0: none
     dense_batch_norm: bool = True
@@ -125,6 +135,8 @@ def build_model(
         from mnistflow.training.augment import RandomNoiseBlur
 
         x = RandomNoiseBlur(augment.noise, augment.blur, name="noise_blur")(x)
+    if architecture.tophat:
+        x = white_tophat(x, architecture.tophat)
     if architecture.normalize == "per_image":
         x = per_image_normalization(x)
     else:
@@ -166,6 +178,19 @@ def build_model(
 # the field, so a quarter of the pixels is background even where a band or a blot covers half of it
 # (the median is not: a half-covered image's median is the cover).
 BACKGROUND_QUANTILE = 0.25
+
+
+def white_tophat(images, window: int):
+    """`images` minus their grey opening (erosion, then dilation) with a `window` x `window` square.
+
+    Max pooling with stride 1 and "same" padding (erosion is the max pool of the negated image);
+    padding never wins a max, so the window is clipped at the edges: scipy.ndimage.grey_opening
+    with mode="nearest". keras.ops in the Functional graph, so it is saved and exported with the model.
+    """
+    from keras import ops
+
+    eroded = ops.negative(ops.max_pool(ops.negative(images), window, strides=1, padding="same"))
+    return ops.subtract(images, ops.max_pool(eroded, window, strides=1, padding="same"))
 
 
 def per_image_normalization(images):
