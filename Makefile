@@ -31,10 +31,11 @@ lint: setup ## Check the code with ruff (config: pyproject.toml, [tool.ruff]).
 	$(RUN) ruff check .
 
 # Two pytest workers (pytest-xdist): most of a test's time is one-threaded (imports, DVC, git), so two
-# cores finish the suite in about half the time. TEST_WORKERS=0 runs it in one process.
+# cores finish the suite in about half the time; worksteal: an idle worker takes tests queued on the
+# other, so the long end-to-end tests do not end up in one queue. TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 test: lint ## Set up, lint, then run the whole test suite (two workers).
-	$(RUN) python -m pytest -n $(TEST_WORKERS)
+	$(RUN) python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 # bench/train.py goes first: it saves the reference model that bench/robustness.py scores.
 bench: setup ## Run every benchmark in bench/ (slow: tens of minutes, full data).
