@@ -18,6 +18,7 @@ let drawing = false;
 let hasInk = false;
 let inFlight = false;
 let dirty = false;
+let latest = 0; // the number of the last request sent: only its answer is shown
 
 function clearPad() {
   ink.fillStyle = "#fff";
@@ -84,6 +85,7 @@ function requestPrediction() {
 }
 
 async function send(blob, name) {
+  const number = ++latest;
   inFlight = true;
   dirty = false;
   const form = new FormData();
@@ -91,11 +93,12 @@ async function send(blob, name) {
   try {
     const response = await fetch("/predict", { method: "POST", body: form });
     const answer = await response.json().catch(() => ({ error: `the server answered ${response.status} without JSON` }));
+    if (number !== latest) return; // a later request (an upload while drawing, say) has the say
     if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
     show(answer.predictions[0]);
     showError(null);
   } catch (failure) {
-    showError(failure.message);
+    if (number === latest) showError(failure.message);
   } finally {
     inFlight = false;
     if (dirty) requestPrediction();
