@@ -271,12 +271,7 @@ def _canonical_names(graph: Any) -> None:
         value.name = renamed.get(value.name, value.name)
     for initializer in graph.initializer:
         initializer.name = renamed[initializer.name]
-    ordered = [type(initializer)() for initializer in graph.initializer]  # copies: del below frees the originals
-    for copy, initializer in zip(ordered, graph.initializer, strict=True):
-        copy.CopyFrom(initializer)
-    ordered.sort(key=lambda initializer: int(initializer.name.removeprefix("const__")))
-    del graph.initializer[:]
-    graph.initializer.extend(ordered)
+    graph.initializer.sort(key=lambda initializer: int(initializer.name.removeprefix("const__")))
 
 
 @contextlib.contextmanager
