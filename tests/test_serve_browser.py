@@ -74,6 +74,8 @@ def test_page_shows_a_prediction_and_the_28x28_preview_for_a_drawn_stroke_then_t
         assert page.title() == "mnistflow: draw a digit"
         draw_seven(page)
         expect(page.locator("#prediction")).to_have_text(re.compile(r"^[0-9]$"))  # the page's CSP forbids wait_for_function's eval
+        # Answers to earlier parts of the stroke may still be on their way: read the panel once the last is shown.
+        expect(page.locator("#answer")).to_have_attribute("aria-busy", "false")
         prediction = page.locator("#prediction").inner_text()
         rows = page.locator("#top li")
         assert rows.count() == 3

@@ -1,7 +1,8 @@
 // The draw-a-digit page: draw on #pad, post the drawing (a PNG) to /predict as the server's upload
 // endpoint expects, and show the 28x28 image the server prepared and the model's top three digits.
 // At most one request is in flight; strokes made meanwhile are sent when it returns, so the answer
-// follows the drawing without queueing a request per mouse move.
+// follows the drawing without queueing a request per mouse move. The answer panel is aria-busy
+// from the first stroke not yet answered until the answer to the last one is shown.
 "use strict";
 
 const pad = document.getElementById("pad");
@@ -12,6 +13,7 @@ const verdict = document.getElementById("verdict");
 const ranking = document.getElementById("top");
 const error = document.getElementById("error");
 const upload = document.getElementById("upload");
+const answerPanel = document.getElementById("answer");
 
 const STROKE = 22; // pixels on the 280-pixel pad: MNIST's 2-3 pixel stroke once a digit ~200 pixels tall is scaled to 20 of 28
 let drawing = false;
@@ -19,6 +21,11 @@ let hasInk = false;
 let inFlight = false;
 let dirty = false;
 let latest = 0; // the number of the last request sent: only its answer is shown
+let waiting = false; // a blob is being encoded for a request not yet sent
+
+function busy() {
+  answerPanel.setAttribute("aria-busy", String(waiting || inFlight || dirty));
+}
 
 function clearPad() {
   ink.fillStyle = "#fff";
@@ -77,17 +84,24 @@ upload.addEventListener("change", () => {
 
 function requestPrediction() {
   if (!hasInk) return;
-  if (inFlight) {
+  if (inFlight || waiting) {
     dirty = true;
+    busy();
     return;
   }
-  pad.toBlob((blob) => send(blob, "drawing.png"), "image/png");
+  waiting = true;
+  busy();
+  pad.toBlob((blob) => {
+    waiting = false;
+    send(blob, "drawing.png");
+  }, "image/png");
 }
 
 async function send(blob, name) {
   const number = ++latest;
   inFlight = true;
   dirty = false;
+  busy();
   const form = new FormData();
   form.append("files", blob, name);
   try {
@@ -102,6 +116,7 @@ async function send(blob, name) {
   } finally {
     inFlight = false;
     if (dirty) requestPrediction();
+    busy();
   }
 }
 
