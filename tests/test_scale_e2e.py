@@ -1,11 +1,13 @@
-"""End to end: results move through a DVC remote without re-running; queued experiments run in parallel.
+"""End to end: results move through a DVC remote without re-running; queued experiments run in
+parallel; an identical re-run of the whole pipeline leaves git clean, its timings in run logs.
 
-Both tests share one reproduced pipeline on tiny data (module scope: a `dvc repro` of every stage
-costs several TensorFlow start-ups). Each leaves it usable for the other: the remote test adds a
-commit, the queue test adds experiment refs only.
+The tests share one reproduced pipeline on tiny data (module scope: a `dvc repro` of every stage
+costs several TensorFlow start-ups). Each leaves it usable for the others: the remote test adds a
+commit, the queue test adds experiment refs only, the re-run rewrites every output with the same bytes.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 import shutil
@@ -18,6 +20,7 @@ from conftest import ROOT, Project, project_files
 from synthetic import make_digits
 
 STAGES = set(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+TINY = {**tiny.TINY, "baselines": {"enabled": ["sgd"], "n_jobs": 1, "cv": {"folds": 2, "max_samples": 100}}}
 
 
 def needs(*stages: str) -> None:
@@ -40,10 +43,11 @@ def pipeline(tmp_path_factory) -> Project:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, root / name)
     repo = Project(root)
+    repo.env["OPENBLAS_NUM_THREADS"] = "1"  # tiny arrays: BLAS threads only spin on a busy machine
     repo.run("git", "init", "-q", "-b", "main")
     # Absolute CSV paths: a clone of this repository on the same machine reads the same files.
     local = {"train": str(base / "csv" / "train.csv"), "test": str(base / "csv" / "test.csv")}
-    repo.set_params({"fetch": {"source": "local", "local": local}, **tiny.TINY})
+    repo.set_params({"fetch": {"source": "local", "local": local}, **TINY})
     repo.commit("project files, tiny params")
     repo.dvc("repro")
     repo.commit("reproduced")
@@ -122,3 +126,34 @@ def test_two_queued_experiments_run_in_two_workers_each_with_its_own_metrics(pip
                 assert headline["test_acc"] == evaluated(epochs)["accuracy"]
     # The workspace is untouched: experiments live in git refs until `dvc exp apply`.
     assert pipeline.params()["train"]["epochs"] == 1
+
+
+@contextlib.contextmanager
+def stage_default_logging(project: Project):
+    """TF_CPP_MIN_LOG_LEVEL unset while inside: the stages' own default, as a user gets it."""
+    saved = project.env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            project.env["TF_CPP_MIN_LOG_LEVEL"] = saved
+
+
+@pytest.mark.e2e
+def test_dvc_repro_force_changes_no_tracked_file_and_prints_no_tensorflow_chatter(pipeline):
+    with stage_default_logging(pipeline):
+        again = pipeline.dvc("repro", "-f")
+    output = (again.stdout + again.stderr).splitlines()
+    assert "Running stage 'export':" in output and "Running stage 'baseline@sgd':" in output
+    assert not [line for line in output if line.startswith(("E0000", "I0000", "W0000")) or "cuInit" in line]
+    assert sum(" epoch 1/1: loss " in line for line in output) == 1  # one line per epoch stays
+
+    changed = pipeline.run("git", "status", "--porcelain").stdout.splitlines()
+    assert changed == [], changed  # dvc.lock too: every output, the SavedModel and the ONNX file included, has the same bytes
+
+    # The timings are in the git-ignored run logs instead, one per timed stage.
+    for stage, keys in (("train", {"train_seconds", "epoch_seconds"}), ("baseline@sgd", {"fit_seconds", "cv_seconds"})):
+        log = json.loads((pipeline.root / "logs" / f"{stage}.json").read_text())
+        assert log["stage"] == stage and keys <= set(log)
+    tracked = pipeline.run("git", "ls-files", "metrics", "plots").stdout.split()
+    assert not [path for path in tracked if "seconds" in (pipeline.root / path).read_text(errors="replace")]
