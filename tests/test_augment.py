@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from mnistflow.training.augment import RandomAffine, RandomThickness
+from mnistflow.training.augment import RandomAffine
 from synthetic import make_digits
 
 SIDE = 28
@@ -136,21 +136,3 @@ def test_noise_blur_rejects_out_of_range_settings():
         RandomNoiseBlur(noise=2)
     with pytest.raises(ValueError, match=r"blur must be a sigma in \[0, 3\] pixels; got -1"):
         RandomNoiseBlur(blur=-1)
-
-
-def test_thickness_dilates_or_erodes_a_stroke_per_image_within_the_range():
-    images = np.zeros((32, 28, 28, 1), np.float32)
-    images[:, 6:22, 12:16] = 255  # a bar 4 pixels wide
-    layer = RandomThickness(amount=1.0, seed=6)
-    assert np.array_equal(np.asarray(layer(images, training=False)), images)
-    ink = np.asarray(layer(images, training=True)).reshape(32, -1).sum(axis=1) / images[0].sum()
-    # A full 3x3-cross dilation of the 16x4 bar adds 2 x 16 + 2 x 4 pixels (1.625x), an erosion leaves 14x2 (0.4375x).
-    assert np.all((ink >= 0.4375 - 1e-6) & (ink <= 1.625 + 1e-6))
-    assert ink.min() < 0.8 and ink.max() > 1.3  # both ways, in one batch
-    half = np.asarray(RandomThickness(amount=0.5, seed=6)(images, training=True)).reshape(32, -1).sum(axis=1) / images[0].sum()
-    assert np.all((half >= 1 - 0.5 * 0.5625 - 1e-6) & (half <= 1 + 0.5 * 0.625 + 1e-6))
-
-
-def test_thickness_rejects_an_amount_outside_0_1():
-    with pytest.raises(ValueError, match=r"amount must be in \[0, 1\]; got 1.5"):
-        RandomThickness(amount=1.5)

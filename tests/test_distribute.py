@@ -35,7 +35,7 @@ TINY_TRAIN = {
     "label_smoothing": 0.0,
     "mixed_precision": False,
     "model": {"blocks": [{"filters": 8, "pool": True}], "dense_units": 0, "dropout": 0.0},  # no randomness per replica
-    "augment": {"rotation": 0, "zoom": 0, "translation": 0, "noise": 0, "blur": 0, "thickness": 0},  # nor per image
+    "augment": {"rotation": 0, "zoom": 0, "translation": 0, "noise": 0, "blur": 0},  # nor per image
 }
 TIMEOUT = 240  # seconds; a worker whose peer died would wait for it forever
 ACCURACY_TOLERANCE = 0.03  # the weights agree to ~1e-5: only float summation order differs

@@ -4,14 +4,7 @@ import numpy as np
 import pytest
 
 from mnistflow.core import params
-from mnistflow.training.model import (
-    NO_AUGMENTATION as NO_AUGMENT,  # every augmentation off
-    ArchitectureParams,
-    AugmentParams,
-    ConvBlock,
-    build_model,
-    feature_map_sides,
-)
+from mnistflow.training.model import ArchitectureParams, AugmentParams, ConvBlock, build_model, feature_map_sides
 from mnistflow.training.train import TrainParams
 
 # The notebooks' architectures, as they appear in the README's params examples.
@@ -30,6 +23,7 @@ NOTEBOOK_TWO_BLOCKS = {
 }
 
 
+NO_AUGMENT = AugmentParams(rotation=0, zoom=0, translation=0, noise=0, blur=0)
 
 
 def layer_classes(model) -> list[str]:
@@ -59,8 +53,8 @@ def test_build_model_takes_raw_pixels_and_returns_float32_probabilities():
     probabilities = np.asarray(model(images, training=False))
     assert probabilities.shape == (3, 10) and probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
-    # one RandomAffine for all three geometric draws, then stroke thickness, noise and blur, then the rescaling
-    assert [layer.name for layer in model.layers[1:5]] == ["augment", "thickness", "noise_blur", "rescale"]
+    # one RandomAffine for all three geometric draws, then noise and blur, then the rescaling
+    assert [layer.name for layer in model.layers[1:4]] == ["augment", "noise_blur", "rescale"]
 
 
 def test_build_model_augmentation_changes_training_batches_only():

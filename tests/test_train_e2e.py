@@ -12,7 +12,7 @@ TINY_TRAIN = {
     "epochs": 1,
     "batch_size": 32,
     "model": {"blocks": [{"filters": 4, "pool": True}], "dense_units": 0},
-    "augment": {"rotation": 0, "zoom": 0, "translation": 0, "thickness": 0},
+    "augment": {"rotation": 0, "zoom": 0, "translation": 0},
 }
 
 

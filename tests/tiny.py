@@ -11,7 +11,7 @@ TINY = {
         "schedule": "none",  # a constant, high rate: more epochs or a higher rate moves the figures well beyond noise
         "learning_rate": 0.01,
         "model": {"blocks": [{"filters": 4, "pool": True}], "dense_units": 0},
-        "augment": {"rotation": 0, "zoom": 0, "translation": 0, "thickness": 0},
+        "augment": {"rotation": 0, "zoom": 0, "translation": 0},
     },
     "evaluate": {"batch_size": 64, "curve_points": 20, "sample_images": 10, "mistake_images": 10},
     "ood": {"per_kind": 10},

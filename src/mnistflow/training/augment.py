@@ -1,5 +1,5 @@
 """Training-time augmentation layers: rotation, zoom and translation in a single resampling (RandomAffine);
-strokes thickened or thinned (RandomThickness); Gaussian blur and noise drawn per image (RandomNoiseBlur).
+Gaussian blur and noise drawn per image (RandomNoiseBlur).
 
     layer = RandomAffine(rotation=9.0, zoom=0.08, translation=0.08, seed=1)   # degrees, fractions
     augmented = layer(images, training=True)   # (N, H, W, C) float; training=False returns images as is
@@ -116,43 +116,3 @@ class RandomNoiseBlur(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "noise": self.noise, "blur": self.blur, "seed": self.seed}
-
-
-class RandomThickness(keras.layers.Layer):
-    """Strokes thickened or thinned per image: a blend towards a grey dilation or erosion (3x3 cross); training only.
-
-        layer = RandomThickness(amount=1.0, seed=1)   # t uniform in [-1, 1]: t > 0 dilates by t, t < 0 erodes by -t
-    """
-
-    def __init__(self, amount: float = 0.0, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        if not 0.0 <= amount <= 1.0:
-            raise ValueError(f"RandomThickness amount must be in [0, 1]; got {amount!r}")
-        self.amount, self.seed = float(amount), seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, images, training=None):
-        if not training or not self.amount:
-            return images
-        n = ops.shape(images)[0]
-        height, width = images.shape[1], images.shape[2]
-
-        def cross(x, pad_value, combine):
-            padded = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=pad_value)
-            out = x
-            for dr, dc in ((0, 1), (2, 1), (1, 0), (1, 2)):
-                out = combine(out, padded[:, dr:dr + height, dc:dc + width, :])
-            return out
-
-        t = keras.random.uniform((n, 1, 1, 1), -self.amount, self.amount, dtype="float32", seed=self.seed_generator)
-        dilated = cross(images, 0.0, ops.maximum)
-        eroded = cross(images, 0.0, ops.minimum)
-        target = ops.where(t > 0, dilated, eroded)
-        return images + ops.abs(t) * (target - images)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "amount": self.amount, "seed": self.seed}
-

@@ -3,7 +3,7 @@
     model = build_model(ArchitectureParams(), AugmentParams(), mixed_precision=False)
 
 Layout: Input (28, 28, 1) float32 raw pixels -> augmentation (rotation, zoom, translation in one
-resampling, augment.RandomAffine; then stroke thickness, noise and blur; all training only) ->
+resampling, augment.RandomAffine; active only in training) -> noise and blur (training only) ->
 white top-hat (bright areas wider than a stroke removed) -> per-image normalisation (or
 Rescaling(1/255)) -> conv blocks -> Flatten (or global average pooling) ->
 optional Dense hidden layer -> Dropout -> Dense(10) softmax in float32. Each conv block is
@@ -83,12 +83,9 @@ class AugmentParams:
     # suite's corruptions (docs/robustness.md says why they are disjoint).
     noise: float = dataclasses.field(default=0.15, metadata=params.check(params.between(0, 1)))
     blur: float = dataclasses.field(default=1.5, metadata=params.check(params.between(0, 3)))
-    # Strokes thickened or thinned per image: a blend, by a share drawn in [-thickness, thickness],
-    # towards a grey dilation (> 0) or erosion (< 0) with a 3x3 cross (augment.RandomThickness).
-    thickness: float = dataclasses.field(default=1.0, metadata=params.check(params.between(0, 1)))
 
 
-NO_AUGMENTATION = AugmentParams(rotation=0, zoom=0, translation=0, noise=0, blur=0, thickness=0)
+NO_AUGMENTATION = AugmentParams(rotation=0, zoom=0, translation=0, noise=0, blur=0)
 
 
 def feature_map_sides(blocks: tuple[ConvBlock, ...]) -> list[int]:
@@ -134,10 +131,6 @@ def build_model(
         from mnistflow.training.augment import RandomAffine  # one resampling for all three (augment.py says why)
 
         x = RandomAffine(augment.rotation, augment.zoom, augment.translation, name="augment")(x)
-    if augment.thickness:
-        from mnistflow.training.augment import RandomThickness
-
-        x = RandomThickness(augment.thickness, name="thickness")(x)
     if augment.noise or augment.blur:
         from mnistflow.training.augment import RandomNoiseBlur
 
