@@ -20,7 +20,7 @@ let drawing = false;
 let hasInk = false;
 let inFlight = false;
 let dirty = false;
-let latest = 0; // the number of the last request sent: only its answer is shown
+let latest = 0; // the number of the last request sent (or clear): only its answer is shown
 let waiting = false; // a blob is being encoded for a request not yet sent
 
 function busy() {
@@ -31,6 +31,9 @@ function clearPad() {
   ink.fillStyle = "#fff";
   ink.fillRect(0, 0, pad.width, pad.height);
   hasInk = false;
+  dirty = false; // strokes of the cleared drawing are not sent ...
+  latest++; // ... and an answer still on its way for it is not shown
+  busy();
   prediction.textContent = "";
   verdict.hidden = true;
   ranking.replaceChildren();
