@@ -20,6 +20,7 @@ NOTEBOOK_TWO_BLOCKS = {
     "dense_units": 128,
     "dense_batch_norm": False,
     "dropout": 0.5,
+    "norm": "batch",
 }
 
 
@@ -73,7 +74,7 @@ def test_build_model_mixed_precision_computes_in_bfloat16_with_a_float32_softmax
 
 
 def test_build_model_sets_the_batch_norm_momentum_of_every_batch_norm_layer():
-    architecture = ArchitectureParams(blocks=(ConvBlock(4, batch_norm=True),), dense_units=8, dense_batch_norm=True, batch_norm_momentum=0.9)
+    architecture = ArchitectureParams(blocks=(ConvBlock(4, batch_norm=True),), dense_units=8, dense_batch_norm=True, batch_norm_momentum=0.9, norm="batch")
     model = build_model(architecture, NO_AUGMENT)
     assert [layer.momentum for layer in model.layers if type(layer).__name__ == "BatchNormalization"] == [0.9, 0.9]
 
@@ -94,6 +95,7 @@ def test_feature_map_sides_follow_padding_strides_and_pooling():
         ({"model": {"blocks": [{"filters": 8, "padding": "full"}]}}, r"^train\.model\.blocks\[0\]\.padding must be one of 'same', 'valid'; got 'full'$"),
         ({"augment": {"rotation": -5}}, r"^train\.augment\.rotation must be in \[0, 180\]; got -5$"),
         ({"model": {"tophat": 10}}, r"^train\.model\.tophat must be 0 \(off\) or an odd number of pixels from 3 to 27; got 10$"),
+        ({"model": {"norm": "instance"}}, r"^train\.model\.norm must be one of 'batch', 'layer'; got 'instance'$"),
         ({"model": {"layers": 3}}, r"^train\.model\.layers is not a known parameter"),
     ],
 )
@@ -137,6 +139,22 @@ def test_tophat_removes_a_wide_bright_band_at_the_edge_and_keeps_a_stroke():
     np.testing.assert_allclose(np.asarray(white_tophat(banded, 11)), stroke, atol=1e-4)
     np.testing.assert_allclose(np.asarray(white_tophat(stroke, 11)), stroke, atol=1e-4)
     assert np.asarray(white_tophat(banded, 3)).sum() < stroke.sum()  # too small a window: the stroke goes too
+
+
+def test_layer_norm_normalises_each_image_by_its_own_statistics_and_batch_norm_does_not():
+    from mnistflow.training import model as model_module
+
+    features = np.random.default_rng(5).normal(size=(2, 26, 26, 32)).astype(np.float32)
+    shifted = features.copy()
+    shifted[1] = 3.0 * features[1] + 2.0  # one image's features scaled and raised, as added ink does
+    outputs = {}
+    for norm in ("layer", "batch"):
+        net = model_module.build_model(model_module.ArchitectureParams(norm=norm), model_module.NO_AUGMENTATION)
+        layer = net.get_layer("block1_bn")
+        outputs[norm] = np.asarray(layer(features, training=False)), np.asarray(layer(shifted, training=False))
+    np.testing.assert_allclose(outputs["layer"][1], outputs["layer"][0], atol=1e-2)  # the image's own mean and std are taken out
+    assert not np.allclose(outputs["batch"][1][1], outputs["batch"][0][1], atol=1e-1)  # moving statistics: the shift goes through
+    np.testing.assert_allclose(outputs["batch"][1][0], outputs["batch"][0][0])  # the other image of the batch is unchanged either way
 
 
 def test_a_temperature_divides_the_logits_before_the_softmax():

@@ -57,6 +57,10 @@ class ArchitectureParams:
     # top-hat): bright areas too wide for that square to fit in a stroke (a band at the edge, fog, a
     # raised background) go, strokes stay. 0: off. docs/robustness.md says how 11 was chosen.
     tophat: int = dataclasses.field(default=11, metadata=params.check(_window))
+    # What a block's batch_norm (and dense_batch_norm) puts after the layer: batch (BatchNormalization,
+    # moving statistics fixed after training) or layer (GroupNormalization with one group: each
+    # image's own statistics over the whole feature map, per-channel scale and shift).
+    norm: Literal["batch", "layer"] = "layer"
     global_pool: bool = False  # GlobalAveragePooling2D instead of Flatten
     dense_units: int = dataclasses.field(default=256, metadata=params.check(params.non_negative))  # 0: none
     dense_batch_norm: bool = True
@@ -120,7 +124,10 @@ def build_model(
 
     layers = keras.layers
     batch_normalization = layers.BatchNormalization
-    if fused_batch_norm:
+    if architecture.norm == "layer":
+        def batch_normalization(momentum, **kwargs):  # noqa: ARG001 (no moving statistics)
+            return layers.GroupNormalization(groups=1, **kwargs)
+    elif fused_batch_norm:
         from mnistflow.training.batch_norm import FusedBatchNormalization as batch_normalization
     # bfloat16 compute with float32 weights pays on CPUs with AMX/AVX-512 BF16; the input pipeline
     # (augmentation, rescaling) and the softmax stay float32.

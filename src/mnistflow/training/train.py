@@ -38,7 +38,7 @@ ONE_CYCLE_END = 1e-4  # ... and anneals to learning_rate * 1e-4 (Smith's and fas
 class TrainParams:
     """The `train` section of params.yaml."""
 
-    epochs: int = dataclasses.field(default=6, metadata=params.check(params.positive))
+    epochs: int = dataclasses.field(default=5, metadata=params.check(params.positive))
     batch_size: int = dataclasses.field(default=128, metadata=params.check(params.positive))
     optimizer: Literal["adam", "adamw"] = "adamw"
     learning_rate: float = dataclasses.field(default=2e-3, metadata=params.check(params.positive))
