@@ -38,9 +38,10 @@ test: lint ## Set up, lint, then run the whole test suite (two workers).
 	$(RUN) python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 # bench/train.py goes first: it saves the reference model that bench/robustness.py scores.
+# bench/recipe.py (a recipe to train) and bench/adabn.py (a BatchNorm model) need arguments: run them by hand.
 bench: setup ## Run every benchmark in bench/ (slow: tens of minutes, full data).
 	@echo "== bench/train.py"; $(RUN) python bench/train.py --save-models bench/models || exit 1
-	@for script in $(filter-out bench/timing.py bench/train.py,$(wildcard bench/*.py)); do echo "== $$script"; $(RUN) python $$script || exit 1; done
+	@for script in $(filter-out bench/timing.py bench/train.py bench/recipe.py bench/adabn.py,$(wildcard bench/*.py)); do echo "== $$script"; $(RUN) python $$script || exit 1; done
 
 # The server (docs/serving.md): SERVE_ARGS passes flags, e.g. make serve SERVE_ARGS="--port 8080 --max-wait-ms 5".
 SERVE_ARGS ?=
