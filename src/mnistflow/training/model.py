@@ -7,7 +7,8 @@ resampling, augment.RandomAffine; active only in training) -> noise and blur (tr
 white top-hat (bright areas wider than a stroke removed) -> per-image normalisation (or
 Rescaling(1/255)) -> conv blocks -> Flatten (or global average pooling) ->
 optional Dense hidden layer -> Dropout -> Dense(10) softmax in float32. Each conv block is
-Conv2D -> optional BatchNormalization -> ReLU -> optional 2x2 MaxPooling -> optional Dropout; put
+Conv2D -> optional normalisation (`norm`: GroupNormalization with one group, or BatchNormalization)
+-> ReLU -> optional 2x2 MaxPooling -> optional Dropout; put
 several blocks without pooling in a row for a VGG-style stack.
 """
 from __future__ import annotations
@@ -116,8 +117,8 @@ def build_model(
 ):
     """An uncompiled Keras Functional model: float32 (N, 28, 28, 1) raw pixels -> softmax (N, 10).
 
-    `fused_batch_norm` builds training's BatchNormalization layers (batch_norm.py): same maths and
-    variables, faster training steps. The model to save is built without it (`inference_copy`).
+    `fused_batch_norm` builds training's BatchNormalization layers (batch_norm.py; `norm: batch`
+    only): same maths and variables, faster training steps. The model to save is built without it (`inference_copy`).
     A `temperature` other than 1 divides the logits before the softmax (calibration).
     """
     import keras  # heavy: imported on first use, not when params are checked
