@@ -19,6 +19,9 @@ import yaml
 from conftest import ROOT, Project, project_files
 from synthetic import make_digits
 
+# One worker runs this module's tests (make test: --dist loadgroup), so its pipeline fixture is built once.
+pytestmark = pytest.mark.xdist_group("scale")
+
 STAGES = set(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
 TINY = {**tiny.TINY, "baselines": {"enabled": ["sgd"], "n_jobs": 1, "cv": {"folds": 2, "max_samples": 100}}}
 
