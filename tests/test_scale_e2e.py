@@ -11,6 +11,7 @@ import contextlib
 import json
 import pathlib
 import shutil
+import time
 
 import pytest
 import tiny
@@ -90,16 +91,41 @@ def test_outputs_pushed_to_a_local_remote_are_pulled_into_a_fresh_clone_with_not
     assert "Data and pipelines are up to date." in repro.stdout
 
 
+def run_queue(project: Project, jobs: int, deadline_s: float = 420, restarts: int = 2) -> str:
+    """`dvc queue start -j JOBS`, then `dvc queue status` every few seconds until nothing is queued or
+    running; returns the last status. A queue left with experiments queued and no worker alive (DVC's
+    known stall, treeverse/dvc#10398) gets the remedy docs/scaling.md gives, `dvc queue start` again,
+    at most `restarts` times.
+    Past the deadline: fails with the status and the workers' logs. (`dvc exp run --run-all` waits
+    forever on such a stall, which is why this does not call it.)"""
+    project.dvc("queue", "start", "-j", str(jobs))
+    deadline, stalled = time.monotonic() + deadline_s, 0
+    while time.monotonic() < deadline:
+        time.sleep(3)
+        status = project.dvc("queue", "status", check=False)  # its worker query can race a worker's reply
+        if status.returncode != 0:
+            continue
+        tasks = [line.split()[-1] for line in status.stdout.splitlines()[1:] if line.strip() and not line.startswith("Worker")]
+        if tasks and not {"Queued", "Running"} & set(tasks):
+            return status.stdout
+        no_worker = "Worker status: 0 active, 0 idle" in status.stdout
+        stalled = stalled + 1 if no_worker and "Queued" in tasks and "Running" not in tasks else 0
+        if stalled >= 2 and restarts > 0:  # two polls in a row: not a worker between two tasks
+            project.dvc("queue", "start", "-j", str(jobs))
+            restarts, stalled = restarts - 1, 0
+    logs = sorted((project.root / ".dvc/tmp/exps/celery").glob("*.out"))
+    tails = "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]) for log in logs)
+    pytest.fail(f"the queue did not finish in {deadline_s:.0f} s\n{status.stdout}{status.stderr}\n{tails}")
+
+
 @pytest.mark.e2e
-def test_two_queued_experiments_run_in_two_workers_each_with_its_own_metrics(pipeline):
+def test_two_queued_experiments_run_by_a_two_worker_queue_each_with_its_own_metrics(pipeline):
     for epochs in (2, 3):
         pipeline.dvc("exp", "run", "--queue", "-S", f"train.epochs={epochs}", "-n", f"epochs-{epochs}")
     queued = pipeline.dvc("queue", "status").stdout
     assert queued.count("Queued") == 2, queued
     try:
-        # Starts two queue workers (what `dvc queue start -j 2` does) and waits until both are done.
-        pipeline.dvc("exp", "run", "--run-all", "--jobs", "2")
-        status = pipeline.dvc("queue", "status").stdout
+        status = run_queue(pipeline, jobs=2)
     finally:
         pipeline.dvc("queue", "stop", check=False)  # idle workers would outlive the test by ~10 s
     assert status.count("Success") == 2, status
