@@ -47,7 +47,7 @@ class TrainParams:
     warmup: float = dataclasses.field(default=0.05, metadata=params.check(params.between(0, 1, high_open=True)))
     plateau_factor: float = dataclasses.field(default=0.5, metadata=params.check(params.between(0, 1, low_open=True, high_open=True)))
     plateau_patience: int = dataclasses.field(default=2, metadata=params.check(params.positive))
-    label_smoothing: float = dataclasses.field(default=0.1, metadata=params.check(params.between(0, 1, high_open=True)))
+    label_smoothing: float = dataclasses.field(default=0.0, metadata=params.check(params.between(0, 1, high_open=True)))
     early_stopping_patience: int | None = dataclasses.field(default=None, metadata=params.check(params.positive))
     # The validation figure that picks the kept weights (and drives early stopping and plateau):
     # val_loss moves smoothly; val_accuracy on 6,000 images moves in steps of one image (0.017%).
