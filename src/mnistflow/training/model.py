@@ -125,14 +125,18 @@ def build_model(
 
     layers = keras.layers
     batch_normalization = layers.BatchNormalization
-    if architecture.norm == "layer":
-        def batch_normalization(momentum, **kwargs):  # noqa: ARG001 (no moving statistics)
-            return layers.GroupNormalization(groups=1, **kwargs)
-    elif fused_batch_norm:
+    if fused_batch_norm:
         from mnistflow.training.batch_norm import FusedBatchNormalization as batch_normalization
     # bfloat16 compute with float32 weights pays on CPUs with AMX/AVX-512 BF16; the input pipeline
     # (augmentation, rescaling) and the softmax stay float32.
     compute = "mixed_bfloat16" if mixed_precision else "float32"
+
+    def normalization(name: str):
+        """The layer after a block's conv (or the dense layer) that `architecture.norm` names."""
+        if architecture.norm == "layer":
+            return layers.GroupNormalization(groups=1, dtype=compute, name=name)
+        return batch_normalization(momentum=architecture.batch_norm_momentum, dtype=compute, name=name)
+
     inputs = keras.Input(shape=(arrays.SIDE, arrays.SIDE, 1), dtype="float32", name="pixels")
     x = inputs
     if augment.rotation or augment.zoom or augment.translation:
@@ -156,7 +160,7 @@ def build_model(
             use_bias=not block.batch_norm, dtype=compute, name=f"{name}_conv",  # BN's beta replaces the bias
         )(x)
         if block.batch_norm:
-            x = batch_normalization(momentum=architecture.batch_norm_momentum, dtype=compute, name=f"{name}_bn")(x)
+            x = normalization(f"{name}_bn")(x)
         x = layers.Activation("relu", dtype=compute, name=f"{name}_relu")(x)
         if block.pool:
             x = layers.MaxPooling2D(2, dtype=compute, name=f"{name}_pool")(x)
@@ -169,7 +173,7 @@ def build_model(
     if architecture.dense_units:
         x = layers.Dense(architecture.dense_units, use_bias=not architecture.dense_batch_norm, dtype=compute, name="dense")(x)
         if architecture.dense_batch_norm:
-            x = batch_normalization(momentum=architecture.batch_norm_momentum, dtype=compute, name="dense_bn")(x)
+            x = normalization("dense_bn")(x)
         x = layers.Activation("relu", dtype=compute, name="dense_relu")(x)
     if architecture.dropout:
         x = layers.Dropout(architecture.dropout, dtype=compute, name="dropout")(x)
