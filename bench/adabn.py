@@ -48,10 +48,10 @@ def main() -> None:
         if not batch_norms:
             raise SystemExit(f"error: {args.model} has no BatchNormalization layer; expected a model trained with train.model.norm: batch")
         before = accuracy(model, images)
+        for layer in batch_norms:
+            layer.momentum = 0.0  # the moving statistics become the batch's
         for layer in model.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.momentum = 0.0  # the moving statistics become the batch's
-            elif isinstance(layer, keras.layers.Dropout):
+            if isinstance(layer, keras.layers.Dropout):
                 layer.rate = 0.0
         model(images[:half, ..., np.newaxis].astype(np.float32), training=True)  # one batch: the first half
         after = accuracy(model, images)
