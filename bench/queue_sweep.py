@@ -10,6 +10,9 @@ learning rates, so DVC's run cache cannot replay one round's results in the othe
 wall time of each round, the time per experiment, and the ratio of one worker to two: on an idle
 machine with at least two cores it approaches 2 when experiments are CPU-bound on one core each.
 The load average is printed before each round: other processes inflate the figures.
+It times `--run-all` because that is the command users run; DVC's queue can stall under it
+(docs/scaling.md, "A queue can stall"), and then a round ends at the 30-minute timeout of its
+command (`TIMEOUT_S`) with one line saying so: run it again.
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 import timing  # noqa: E402  (bench/timing.py, beside this script)
 from mnistflow.core import mnist_csv  # noqa: E402
 from synthetic import make_digits  # noqa: E402  (tests/ is not a package)
+
+TIMEOUT_S = 1800  # per command: a stalled queue ends here
 
 SMALL = {
     "preprocess": {"val_fraction": 0.2},
@@ -58,7 +63,10 @@ class Repo:
         }
 
     def run(self, *args: str) -> str:
-        result = subprocess.run(args, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=1800)
+        try:
+            result = subprocess.run(args, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            sys.exit(f"{' '.join(args)} did not finish in {TIMEOUT_S} s (a stalled DVC queue? docs/scaling.md)")
         if result.returncode != 0:
             sys.exit(f"{' '.join(args)} exited {result.returncode}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
         return result.stdout
