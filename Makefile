@@ -6,23 +6,43 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The whole resolved tree with every wheel's sha256 (docs/dependencies.md); `make lock` re-makes it.
+LOCK ?= requirements.lock
+# uv builds .venv. The one on PATH if there is one, else uv pinned by hash in requirements-uv.txt,
+# installed with pip into a small tool environment (all a fresh machine needs is Python 3.11).
+UV_TOOL := .uv
+UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_TOOL)/bin/uv)
 # Stage commands call plain `python` and `dvc`: put the project's environment first on PATH.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: help setup repro lint test bench serve report clean-venv
+.PHONY: help setup lock repro lint test bench serve report clean-venv
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
-# Re-installs only when a requirements file changed since the last install (the stamp is newer).
-$(STAMP): requirements.txt requirements-test.txt constraints.txt pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-r requirements.txt -r requirements-test.txt -c constraints.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+$(UV_TOOL)/bin/uv: requirements-uv.txt
+	@test -x $(UV_TOOL)/bin/python || $(PYTHON) -m venv $(UV_TOOL)
+	$(UV_TOOL)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-uv.txt
 	@touch $@
 
-setup: $(STAMP) ## Create or refresh .venv (a no-op when nothing changed).
+# Re-installs only when the lock or pyproject.toml changed since the last install (the stamp is newer).
+# `uv pip sync` makes .venv exactly the lock (removing anything else), refuses a wheel whose sha256 is
+# not the lock's, and byte-compiles at install (this VM sets PYTHONDONTWRITEBYTECODE, so nothing would
+# compile later and every process would compile TensorFlow again).
+$(STAMP): $(LOCK) pyproject.toml | $(UV)
+	@test -x $(BIN)/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	@$(UV) pip sync --quiet --python $(BIN)/python --require-hashes --compile-bytecode $(LOCK) \
+		|| { echo "error: set-up failed: .venv could not be made exactly $(LOCK) (uv says why above; a hash mismatch means a wheel is not the one locked)" >&2; exit 1; }
+	@$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation --compile-bytecode -e .
+	@touch $@
+
+setup: $(STAMP) ## Create or refresh .venv from the lock (a no-op when nothing changed).
+
+# After editing a pin in requirements.txt or requirements-test.txt: re-resolve the tree with hashes
+# (pins already in the lock are kept where they still fit), then `make setup` and `make test`.
+lock: | $(UV) ## Re-make requirements.lock from requirements*.txt (after a pin change).
+	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes --no-header \
+		requirements.txt requirements-test.txt -o $(LOCK)
 
 repro: setup ## Set up, then run the whole pipeline (dvc repro).
 	$(RUN) dvc repro
@@ -64,5 +84,5 @@ report: setup ## Markdown report of the workspace vs BASE (default main): params
 		--image plots/evaluate/confusion_matrix.png --image plots/evaluate/mistakes.png
 	@echo "report: $(REPORT); plots page: $(PLOTS_DIR)/index.html"
 
-clean-venv: ## Remove .venv (the next target re-creates it).
-	rm -rf $(VENV)
+clean-venv: ## Remove .venv and the uv tool environment (the next target re-creates them).
+	rm -rf $(VENV) $(UV_TOOL)
