@@ -30,11 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from mnistflow.core import atomic
+from mnistflow.core import arrays, atomic
 
-SIDE = 28
-PIXELS = SIDE * SIDE
-ROWCOL_HEADER = ("label",) + tuple(f"{row}x{col}" for row in range(1, SIDE + 1) for col in range(1, SIDE + 1))
+PIXELS = arrays.SIDE * arrays.SIDE
+ROWCOL_HEADER = ("label",) + tuple(f"{row}x{col}" for row in range(1, arrays.SIDE + 1) for col in range(1, arrays.SIDE + 1))
 PIXEL_HEADER = ("label",) + tuple(f"pixel{i}" for i in range(PIXELS))
 HEADERS = {
     "rowcol": ROWCOL_HEADER,
@@ -101,14 +100,14 @@ def read_rows(path: str | os.PathLike[str], *, layouts: tuple[str, ...] = tuple(
     if not len(values) and not problems:
         raise ValueError(f"{path}: has a header but no data rows; expected at least one row")
     labels = np.ascontiguousarray(values[:, 0]) if len(header) > PIXELS else None
-    return Rows(np.ascontiguousarray(values[:, -PIXELS:]).reshape(-1, SIDE, SIDE), labels, lines, problems)
+    return Rows(np.ascontiguousarray(values[:, -PIXELS:]).reshape(-1, arrays.SIDE, arrays.SIDE), labels, lines, problems)
 
 
 def write_csv(path: str | os.PathLike[str], images: np.ndarray, labels: np.ndarray) -> None:
     """Write images (N, 28, 28) uint8 and labels (N,) as a canonical "MNIST in CSV" file, atomically."""
     images = np.asarray(images)
     labels = np.asarray(labels)
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (arrays.SIDE, arrays.SIDE):
         raise ValueError(f"images must be uint8 of shape (N, 28, 28); got {images.dtype} {images.shape}")
     if labels.shape != (len(images),):
         raise ValueError(f"labels must have shape ({len(images)},); got {labels.shape}")
