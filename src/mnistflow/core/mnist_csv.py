@@ -1,9 +1,9 @@
 """The MNIST CSV formats: read fast, validate exactly, write the canonical form. The one CSV reader
 of the project: fetch and preprocess read with `read_csv`, predict with `read_rows`.
 
-Two Kaggle layouts are read (`../shared/DATA.md`), each also without its label column (as the
+Two Kaggle layouts are read (docs/data-sources.md), each also without its label column (as the
 Digit Recognizer's `test.csv` comes); one is written:
-- "MNIST in CSV" (canonical, layout "rowcol"): header `label,1x1,1x2,...,28x28` (row x column,
+- "MNIST in CSV" (dataset `oddrationale/mnist-in-csv`; canonical, layout "rowcol"): header `label,1x1,1x2,...,28x28` (row x column,
   1-based, row-major).
 - "Digit Recognizer" (layout "pixel"): header `label,pixel0,...,pixel783`, same pixel order.
 - "rowcol_unlabelled", "pixel_unlabelled": the same headers without `label`.
