@@ -113,7 +113,7 @@ def stage_scripts(dvc_yaml: str) -> dict[str, str]:
 
 def declared_deps(dvc_yaml: str) -> dict[str, list[str]]:
     """Stage name -> its deps as written (templated entries such as data/${...} included)."""
-    return {name: list(stage.get("do", stage).get("deps", [])) for name, stage in yaml.safe_load(dvc_yaml)["stages"].items()}
+    return {name: list(stage.get("do", stage).get("deps") or []) for name, stage in yaml.safe_load(dvc_yaml)["stages"].items()}
 
 
 def check(stage: str, script: str, deps: Sequence[str], root: pathlib.Path = ROOT) -> list[str]:
