@@ -15,7 +15,7 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_TOOL)/bin/uv)
 # Stage commands call plain `python` and `dvc`: put the project's environment first on PATH.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: help setup lock repro lint test bench serve report clean-venv
+.PHONY: help setup lock repro deps lint test bench serve report clean-venv
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,11 @@ lock: | $(UV) ## Re-make requirements.lock from requirements*.txt (after a pin c
 
 repro: setup ## Set up, then run the whole pipeline (dvc repro).
 	$(RUN) dvc repro
+
+# Each stage's code deps are its script's import closure (tests/stage_deps.py); after changing a stage's
+# imports, this rewrites them in dvc.yaml (data deps, comments and order kept). tests/test_stage_deps.py checks them.
+deps: setup ## Rewrite each stage's code deps in dvc.yaml from its script's imports.
+	$(RUN) python tests/stage_deps.py --write
 
 lint: setup ## Check the code with ruff (config: pyproject.toml, [tool.ruff]).
 	$(RUN) ruff check .

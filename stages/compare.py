@@ -9,26 +9,15 @@ The CNN row is left out (with a warning) when --cnn-evaluate is not given or its
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import pathlib
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from mnistflow.classical import baselines, compare
 from mnistflow.core import atomic, cli, figures, params
 
 log = logging.getLogger("stages.compare")
-
-
-def read_json(path: pathlib.Path, hint: str) -> Any:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; {hint}")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -44,12 +33,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     enabled = params.load_section(args.params, "baselines", baselines.BaselinesParams).enabled
     rows = []
     if args.cnn_evaluate is not None and args.cnn_evaluate.is_file():
-        rows.append(compare.cnn_row(read_json(args.cnn_evaluate, ""), source=str(args.cnn_evaluate)))
+        rows.append(compare.cnn_row(cli.read_json(args.cnn_evaluate, stage="evaluate"), source=str(args.cnn_evaluate)))
     else:
         log.warning("no CNN metrics (%s): the comparison has baselines only", args.cnn_evaluate)
     for name in enabled:
         path = args.baselines / f"{name}.json"
-        rows.append(compare.baseline_row(name, read_json(path, f"run dvc repro baseline@{name}"), source=str(path)))
+        rows.append(compare.baseline_row(name, cli.read_json(path, stage=f"baseline@{name}"), source=str(path)))
     log.info("comparing %d models: %s", len(rows), ", ".join(row.model for row in rows))
 
     figure = compare.chart(rows)

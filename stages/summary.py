@@ -14,21 +14,11 @@ import logging
 import pathlib
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from mnistflow.core import atomic, cli
 from mnistflow.evaluation import summary
 
 log = logging.getLogger("summary")
-
-
-def read_json(path: pathlib.Path, stage: str) -> Any:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; run `dvc repro {stage}` first")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error}); run `dvc repro {stage}` again") from None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -39,9 +29,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="the headline metrics file to write (JSON)")
     args = parser.parse_args(argv)
 
-    test = read_json(args.test_metrics, "evaluate")
-    val = read_json(args.val_metrics, "evaluate")
-    robustness = read_json(args.robustness, "robustness") if args.robustness is not None else None
+    test = cli.read_json(args.test_metrics, stage="evaluate")
+    val = cli.read_json(args.val_metrics, stage="evaluate")
+    robustness = cli.read_json(args.robustness, stage="robustness") if args.robustness is not None else None
     try:
         figures = summary.headline(test=test, val=val, robustness=robustness)
     except ValueError as error:

@@ -30,6 +30,12 @@ def test_brier_and_log_loss_by_hand():
     assert calibration.log_loss(LABELS, PROBABILITIES) == pytest.approx(expected)
 
 
+def test_log_loss_renormalises_float32_rows_and_clips_zero_probabilities():
+    probabilities = np.array([[0.5, 0.5], [1.0, 0.0]], dtype=np.float32) * np.float32(1.0000001)
+    loss = calibration.log_loss(np.array([0, 1]), probabilities.astype(np.float64))
+    assert loss == pytest.approx((math.log(2) - math.log(1e-12)) / 2)
+
+
 def test_temperature_scaling_recovers_the_temperature_that_made_the_probabilities():
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 3, size=(4000, 10))

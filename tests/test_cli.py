@@ -1,4 +1,4 @@
-"""The stage edge: TensorFlow's C++ start-up lines stay off stderr; everything else gets through."""
+"""The stage edge: TensorFlow's C++ start-up lines stay off stderr; everything else gets through; JSON read with a hint."""
 import os
 import pathlib
 import subprocess
@@ -45,3 +45,13 @@ def test_a_stage_that_imports_tensorflow_writes_no_cpp_start_up_lines_to_stderr(
     lines = result.stderr.splitlines()
     assert not [line for line in lines if line.startswith(("E0000", "I0000", "W0000")) or "cuInit" in line or "absl" in line]
     assert any("wrote SavedModel" in line for line in lines)  # the stage's own log still gets through
+
+
+def test_read_json_names_the_stage_to_run_for_a_missing_or_broken_file(tmp_path):
+    (tmp_path / "good.json").write_text('{"accuracy": 0.99}')
+    assert cli.read_json(tmp_path / "good.json", stage="evaluate") == {"accuracy": 0.99}
+    with pytest.raises(FileNotFoundError, match=r"missing\.json: no such file; run `dvc repro evaluate` first$"):
+        cli.read_json(tmp_path / "missing.json", stage="evaluate")
+    (tmp_path / "broken.json").write_text('{"accuracy": ')
+    with pytest.raises(ValueError, match=r"broken\.json: not valid JSON \(Expecting value: .*\); run `dvc repro baseline@sgd` again$"):
+        cli.read_json(tmp_path / "broken.json", stage="baseline@sgd")

@@ -95,6 +95,6 @@ def test_compare_stage_names_the_stage_to_run_for_a_missing_baseline_file(tmp_pa
     argv = _write_inputs(tmp_path, "[sgd, svc_ovr]")
     assert cli.run(load_stage("compare").main, argv) == 1
     assert capsys.readouterr().err == (
-        f"error: {tmp_path / 'baselines' / 'svc_ovr.json'}: no such file; run dvc repro baseline@svc_ovr\n"
+        f"error: {tmp_path / 'baselines' / 'svc_ovr.json'}: no such file; run `dvc repro baseline@svc_ovr` first\n"
     )
     assert not (tmp_path / "out").exists()

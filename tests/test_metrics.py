@@ -82,12 +82,6 @@ def test_classification_metrics_give_null_macro_auc_when_only_one_class_occurs()
     assert summary["roc_auc_macro"] is None and summary["per_digit"]["0"]["roc_auc"] is None
 
 
-def test_log_loss_renormalises_float32_rows_and_clips_zero_probabilities():
-    probabilities = np.array([[0.5, 0.5], [1.0, 0.0]], dtype=np.float32) * np.float32(1.0000001)
-    loss = metrics.log_loss(np.array([0, 1]), probabilities.astype(np.float64))
-    assert loss == pytest.approx((math.log(2) - math.log(1e-15)) / 2)
-
-
 def test_classification_metrics_are_identical_for_float32_and_float64_probabilities():
     as_float32 = metrics.classification_metrics(LABELS, PROBABILITIES.astype(np.float32))
     as_float64 = metrics.classification_metrics(LABELS, PROBABILITIES)

@@ -3,7 +3,8 @@ parallel; an identical re-run of the whole pipeline leaves git clean, its timing
 
 The tests share one reproduced pipeline on tiny data (module scope: a `dvc repro` of every stage
 costs several TensorFlow start-ups). Each leaves it usable for the others: the remote test adds a
-commit, the queue test adds experiment refs only, the re-run rewrites every output with the same bytes.
+commit, the queue test adds experiment refs only, the re-run rewrites every output with the same bytes,
+the deps test puts back the file it edits.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 import tiny
 import yaml
 
+import stage_deps
 from conftest import ROOT, Project, project_files
 from synthetic import make_digits
 
@@ -186,3 +188,20 @@ def test_dvc_repro_force_changes_no_tracked_file_and_prints_no_tensorflow_chatte
         assert log["stage"] == stage and keys <= set(log)
     tracked = pipeline.run("git", "ls-files", "metrics", "plots").stdout.split()
     assert not [path for path in tracked if "seconds" in (pipeline.root / path).read_text(errors="replace")]
+
+
+@pytest.mark.e2e
+def test_a_docstring_edit_in_core_figures_leaves_train_up_to_date_and_changes_only_the_stages_importing_it(pipeline):
+    figures = pipeline.root / "src/mnistflow/core/figures.py"
+    original = figures.read_text()
+    assert original.startswith('"""PNG figures')
+    figures.write_text(original.replace('"""PNG figures', '"""The PNG figures', 1))
+    try:
+        changed = json.loads(pipeline.dvc("status", "--json").stdout)
+    finally:
+        figures.write_text(original)  # the other tests share this pipeline
+    scripts = stage_deps.stage_scripts((pipeline.root / "dvc.yaml").read_text())
+    importers = {name for name, script in scripts.items() if "src/mnistflow/core/figures.py" in stage_deps.code_deps(pipeline.root / script, pipeline.root)}
+    assert "train" not in changed and "preprocess" in importers
+    assert {name.split("@")[0] for name in changed} == importers
+    assert "Data and pipelines are up to date." in pipeline.dvc("status").stdout

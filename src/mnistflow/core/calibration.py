@@ -16,7 +16,9 @@ import scipy.optimize
 
 # Temperatures searched (log-uniform); a model this far off is broken, not miscalibrated.
 TEMPERATURE_RANGE = (0.05, 20.0)
-TINY = 1e-12  # log(0) guard: a float32 softmax never gets this low for a class it ranks
+# The probability floor under every log here (a confident mistake costs at most -log(TINY) = 27.6
+# in the log loss): a float32 softmax never gets this low for a class it ranks.
+TINY = 1e-12
 
 
 def _check(labels: np.ndarray, probabilities: np.ndarray) -> None:
@@ -39,10 +41,16 @@ def scale(probabilities: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def log_loss(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """Mean negative log-likelihood of the true class."""
+    """Mean negative log probability of the true class, after renormalising each row to sum to 1.
+
+    The one log loss: the evaluate stage's `log_loss` figures and the temperature fit. Computed here
+    rather than with sklearn's `log_loss`, which warns when float32 softmax rows sum to 1 only within
+    rounding.
+    """
     _check(labels, probabilities)
-    picked = np.asarray(probabilities, np.float64)[np.arange(len(labels)), labels]
-    return float(-np.log(np.clip(picked, TINY, 1.0)).mean())
+    rows = np.asarray(probabilities, np.float64)
+    rows = rows / rows.sum(axis=1, keepdims=True)
+    return float(-np.mean(np.log(np.clip(rows[np.arange(len(labels)), labels], TINY, 1.0))))
 
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:

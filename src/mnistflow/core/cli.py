@@ -5,20 +5,24 @@
 
 `run` configures logging once, keeps TensorFlow's C++ start-up lines off stderr (`quiet_tensorflow`),
 calls `main(argv)`, and turns a ValueError (bad input or params) or OSError (a missing or unreadable
-file) into one line on stderr and exit status 1.
+file) into one line on stderr and exit status 1. `read_json` reads a JSON file another stage wrote,
+or fails with the `dvc repro` command that writes it.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib.abc
 import importlib.machinery
+import json
 import logging
 import os
+import pathlib
 import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
+from typing import Any
 
 LOG_FORMAT = "%(asctime)s %(name)s: %(message)s"
 
@@ -113,3 +117,14 @@ def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def read_json(path: str | os.PathLike[str], *, stage: str) -> Any:
+    """The JSON in `path`, written by the pipeline's stage `stage` (named in the error when it is missing or broken)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; run `dvc repro {stage}` first")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error}); run `dvc repro {stage}` again") from None

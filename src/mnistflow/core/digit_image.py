@@ -25,9 +25,10 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
-SIDE = 28
+from mnistflow.core import arrays
+
 BOX = 20
-CENTRE = SIDE / 2  # 14.0 in pixel-index coordinates: where MNIST's digits have their centre of mass (measured)
+CENTRE = arrays.SIDE / 2  # 14.0 in pixel-index coordinates: where MNIST's digits have their centre of mass (measured)
 INK_THRESHOLD = 0.25  # share of the ink's range a pixel must exceed to count for the bounding box
 MIN_CONTRAST = 32.0  # grey levels (of 255) the brightest ink must stand above the background
 
@@ -99,9 +100,9 @@ def _paste_centred(patch: np.ndarray) -> np.ndarray:
     total = float(patch.sum())
     centre_row = float((patch.sum(axis=1) * np.arange(height)).sum()) / total
     centre_column = float((patch.sum(axis=0) * np.arange(width)).sum()) / total
-    top = min(max(int(np.floor(CENTRE - centre_row + 0.5)), 0), SIDE - height)
-    left = min(max(int(np.floor(CENTRE - centre_column + 0.5)), 0), SIDE - width)
-    field = np.zeros((SIDE, SIDE), dtype=np.float32)
+    top = min(max(int(np.floor(CENTRE - centre_row + 0.5)), 0), arrays.SIDE - height)
+    left = min(max(int(np.floor(CENTRE - centre_column + 0.5)), 0), arrays.SIDE - width)
+    field = np.zeros((arrays.SIDE, arrays.SIDE), dtype=np.float32)
     field[top : top + height, left : left + width] = patch
     return np.round(field).astype(np.uint8)
 

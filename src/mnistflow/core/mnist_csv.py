@@ -1,9 +1,9 @@
 """The MNIST CSV formats: read fast, validate exactly, write the canonical form. The one CSV reader
 of the project: fetch and preprocess read with `read_csv`, predict with `read_rows`.
 
-Two Kaggle layouts are read (`../shared/DATA.md`), each also without its label column (as the
+Two Kaggle layouts are read (docs/data-sources.md), each also without its label column (as the
 Digit Recognizer's `test.csv` comes); one is written:
-- "MNIST in CSV" (canonical, layout "rowcol"): header `label,1x1,1x2,...,28x28` (row x column,
+- "MNIST in CSV" (dataset `oddrationale/mnist-in-csv`; canonical, layout "rowcol"): header `label,1x1,1x2,...,28x28` (row x column,
   1-based, row-major).
 - "Digit Recognizer" (layout "pixel"): header `label,pixel0,...,pixel783`, same pixel order.
 - "rowcol_unlabelled", "pixel_unlabelled": the same headers without `label`.
@@ -30,11 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from mnistflow.core import atomic
+from mnistflow.core import arrays, atomic
 
-SIDE = 28
-PIXELS = SIDE * SIDE
-ROWCOL_HEADER = ("label",) + tuple(f"{row}x{col}" for row in range(1, SIDE + 1) for col in range(1, SIDE + 1))
+PIXELS = arrays.SIDE * arrays.SIDE
+ROWCOL_HEADER = ("label",) + tuple(f"{row}x{col}" for row in range(1, arrays.SIDE + 1) for col in range(1, arrays.SIDE + 1))
 PIXEL_HEADER = ("label",) + tuple(f"pixel{i}" for i in range(PIXELS))
 HEADERS = {
     "rowcol": ROWCOL_HEADER,
@@ -101,14 +100,14 @@ def read_rows(path: str | os.PathLike[str], *, layouts: tuple[str, ...] = tuple(
     if not len(values) and not problems:
         raise ValueError(f"{path}: has a header but no data rows; expected at least one row")
     labels = np.ascontiguousarray(values[:, 0]) if len(header) > PIXELS else None
-    return Rows(np.ascontiguousarray(values[:, -PIXELS:]).reshape(-1, SIDE, SIDE), labels, lines, problems)
+    return Rows(np.ascontiguousarray(values[:, -PIXELS:]).reshape(-1, arrays.SIDE, arrays.SIDE), labels, lines, problems)
 
 
 def write_csv(path: str | os.PathLike[str], images: np.ndarray, labels: np.ndarray) -> None:
     """Write images (N, 28, 28) uint8 and labels (N,) as a canonical "MNIST in CSV" file, atomically."""
     images = np.asarray(images)
     labels = np.asarray(labels)
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (arrays.SIDE, arrays.SIDE):
         raise ValueError(f"images must be uint8 of shape (N, 28, 28); got {images.dtype} {images.shape}")
     if labels.shape != (len(images),):
         raise ValueError(f"labels must have shape ({len(images)},); got {labels.shape}")

@@ -22,8 +22,7 @@ NAMES = (
     "shot_noise", "impulse_noise", "glass_blur", "motion_blur", "shear", "scale", "rotate",
     "brightness", "translate", "stripe", "fog", "spatter", "dotted_line", "zigzag", "canny_edges",
 )
-SIDE = arrays.SIDE
-CENTRE = (SIDE - 1) / 2  # 13.5: the pixel-coordinate centre that shear, rotate and scale keep fixed
+CENTRE = (arrays.SIDE - 1) / 2  # 13.5: the pixel-coordinate centre that shear, rotate and scale keep fixed
 _FOG_CHUNK = 128  # plasma maps made at once: the last level's four 128 x 128 x 128 float32 parts, 32 MiB
 
 
@@ -31,7 +30,7 @@ def check_images(images: np.ndarray) -> None:
     """Raise ValueError unless `images` is a uint8 array (N, 28, 28)."""
     if not isinstance(images, np.ndarray):
         raise ValueError(f"images must be a numpy uint8 array of shape (N, 28, 28); got {type(images).__name__}")
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (arrays.SIDE, arrays.SIDE):
         raise ValueError(f"images must be a numpy uint8 array of shape (N, 28, 28); got {images.dtype} {images.shape}")
 
 
@@ -72,7 +71,7 @@ def glass_blur(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     x = (x * 255.0).astype(np.uint8)  # the original truncates here (np.uint8), and rounds only at the end
     count = len(x)
     every = np.arange(count)
-    inner = range(SIDE - 1, 1, -1)  # 27 down to 2, the original's scan order
+    inner = range(arrays.SIDE - 1, 1, -1)  # 27 down to 2, the original's scan order
     for _ in range(2):
         for row in inner:
             # The original's randint(-1, 1) draws -1 or 0: the partner is up and/or left, or itself.
@@ -99,11 +98,11 @@ def motion_blur(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     column_steps = np.ceil(taps * np.cos(angles)[:, None] - 0.5).astype(np.intp)  # (N, taps)
     row_steps = np.ceil(taps * np.sin(angles)[:, None] - 0.5).astype(np.intp)
     every = np.arange(len(x))[:, None, None]
-    pixels = np.arange(SIDE)
+    pixels = np.arange(arrays.SIDE)
     out = np.zeros_like(x)
     for tap, weight in enumerate(weights):
-        rows = np.clip(pixels + row_steps[:, tap : tap + 1], 0, SIDE - 1)[:, :, None]
-        columns = np.clip(pixels + column_steps[:, tap : tap + 1], 0, SIDE - 1)[:, None, :]
+        rows = np.clip(pixels + row_steps[:, tap : tap + 1], 0, arrays.SIDE - 1)[:, :, None]
+        columns = np.clip(pixels + column_steps[:, tap : tap + 1], 0, arrays.SIDE - 1)[:, None, :]
         out += weight * x[every, rows, columns]
     return _to_uint8(out)
 
@@ -180,7 +179,7 @@ def stripe(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Invert the 7 leftmost and the 7 rightmost columns; `rng` is unused."""
     check_images(images)
     out = images.copy()
-    for side in (np.s_[:, :, :7], np.s_[:, :, SIDE - 7 :]):
+    for side in (np.s_[:, :, :7], np.s_[:, :, arrays.SIDE - 7 :]):
         out[side] = 255 - out[side]
     return out
 
@@ -219,9 +218,9 @@ def _plasma_corners(count: int, rng: np.random.Generator, *, mapsize: int = 256,
         wibble /= wibble_decay
     low = np.min([part.min(axis=(1, 2)) for _, _, part in parts], axis=0)[:, None, None]
     high = np.max([part.max(axis=(1, 2)) for _, _, part in parts], axis=0)[:, None, None]
-    corner = np.empty((count, SIDE, SIDE), dtype=np.float32)
+    corner = np.empty((count, arrays.SIDE, arrays.SIDE), dtype=np.float32)
     for row, column, part in parts:
-        corner[:, row::2, column::2] = part[:, : SIDE // 2, : SIDE // 2]
+        corner[:, row::2, column::2] = part[:, : arrays.SIDE // 2, : arrays.SIDE // 2]
     return (corner - low) / (high - low)
 
 
@@ -249,7 +248,7 @@ def _lines(c0, r0, c1, r1) -> np.ndarray:
     """The original's line_from_points for arrays of end points (column, row): (N, 28, 28) in [0, 1],
     log(1 - d / 2.3) + 1 at vertical distance d from the line, zero outside columns floor(c0)..ceil(c1)-1."""
     c0, r0, c1, r1 = (np.asarray(v, dtype=np.float64)[:, None, None] for v in (c0, r0, c1, r1))
-    rows, columns = np.arange(SIDE)[None, :, None], np.arange(SIDE)[None, None, :]
+    rows, columns = np.arange(arrays.SIDE)[None, :, None], np.arange(arrays.SIDE)[None, None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
         distance = np.clip(np.abs(rows - ((r1 - r0) / (c1 - c0) * (columns - c0) + r0)), 0, 2.3 - 1e-10)
         line = np.clip(np.log(1 - distance / 2.3) + 1, 0, 1)
@@ -260,9 +259,9 @@ def _lines(c0, r0, c1, r1) -> np.ndarray:
 def dotted_line(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A dashed line from column 0 to 27 between random rows 0-26, in dashes of 2 columns."""
     x = _unit(images)
-    r0, r1 = rng.integers(0, SIDE - 1, size=(2, len(x)))
-    dashes = np.arange(SIDE) // 2 % 2 == 1  # the original blanks columns 0-1, 4-5, ..., 24-25
-    return _to_uint8(x + _lines(np.zeros(len(x)), r0, np.full(len(x), SIDE - 1), r1) * dashes)
+    r0, r1 = rng.integers(0, arrays.SIDE - 1, size=(2, len(x)))
+    dashes = np.arange(arrays.SIDE) // 2 % 2 == 1  # the original blanks columns 0-1, 4-5, ..., 24-25
+    return _to_uint8(x + _lines(np.zeros(len(x)), r0, np.full(len(x), arrays.SIDE - 1), r1) * dashes)
 
 
 def _zigzag_pattern(r0: int, r1: int) -> np.ndarray:
@@ -284,10 +283,10 @@ def zigzag(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     Adding the segments and clipping once equals the original's clip after each segment (all >= 0).
     """
     x = _unit(images)
-    r0 = rng.integers(0, SIDE - 1, size=len(x))
+    r0 = rng.integers(0, arrays.SIDE - 1, size=len(x))
     r1 = r0 + rng.integers(-5, 5, size=len(x))
     pairs, which = np.unique(np.stack([r0, r1], axis=1), axis=0, return_inverse=True)
-    patterns = np.array([_zigzag_pattern(int(a), int(b)) for a, b in pairs]).reshape(-1, SIDE, SIDE)
+    patterns = np.array([_zigzag_pattern(int(a), int(b)) for a, b in pairs]).reshape(-1, arrays.SIDE, arrays.SIDE)
     return _to_uint8(x + patterns[which.ravel()])
 
 

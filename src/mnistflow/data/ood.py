@@ -25,8 +25,7 @@ KINDS = ("uniform_noise", "scribbles", "shapes", "letters", "specks")
 # Letters a person would not read as a digit (27 of 52). Left out: O o D Q (0); I l i j J L T t f
 # (1, 7); Z z (2); S s (5); G b (6); B (8); g q y (9); d p (a turned 6 or 9).
 LETTERS = "ACEFHKMNPRUVWXYacehkmnruvwx"
-SIDE = arrays.SIDE
-CANVAS = 4 * SIDE  # figures are drawn at 4x, so strokes keep their anti-aliasing when shrunk
+CANVAS = 4 * arrays.SIDE  # figures are drawn at 4x, so strokes keep their anti-aliasing when shrunk
 _FONT_SIZE = 72
 
 
@@ -56,16 +55,16 @@ def make_ood(n_per_kind: int, *, seed: int, kinds: tuple[str, ...] = KINDS) -> t
 
 
 def _uniform_noise(count: int, rng: np.random.Generator) -> np.ndarray:
-    return rng.integers(0, 256, size=(count, SIDE, SIDE), dtype=np.uint8)
+    return rng.integers(0, 256, size=(count, arrays.SIDE, arrays.SIDE), dtype=np.uint8)
 
 
 def _specks(count: int, rng: np.random.Generator) -> np.ndarray:
-    images = np.zeros((count, SIDE, SIDE), dtype=np.uint8)
-    box = (SIDE - digit_image.BOX) // 2  # 4: the specks fall where a digit would be
+    images = np.zeros((count, arrays.SIDE, arrays.SIDE), dtype=np.uint8)
+    box = (arrays.SIDE - digit_image.BOX) // 2  # 4: the specks fall where a digit would be
     for image in images:
         for _ in range(int(rng.integers(1, 5))):
             height, width = rng.integers(1, 3, size=2)
-            top, left = rng.integers(box, SIDE - box - 1, size=2)
+            top, left = rng.integers(box, arrays.SIDE - box - 1, size=2)
             image[top : top + height, left : left + width] = rng.integers(60, 256)
     return images
 
@@ -84,7 +83,7 @@ def _chaikin(points: np.ndarray, rounds: int = 3) -> np.ndarray:
 
 
 def _scribbles(count: int, rng: np.random.Generator) -> np.ndarray:
-    images = np.empty((count, SIDE, SIDE), dtype=np.uint8)
+    images = np.empty((count, arrays.SIDE, arrays.SIDE), dtype=np.uint8)
     for index in range(count):
         canvas = _scribble(rng)
         while not _squarish(canvas):  # a tall thin tangle, once shrunk to 20 pixels, reads as a 1
@@ -119,7 +118,7 @@ def _polygon(rng: np.random.Generator, corners: int, aspect: float) -> list[tupl
 
 def _shapes(count: int, rng: np.random.Generator) -> np.ndarray:
     """Discs are always filled: a ring would be a 0. Rectangles stay near square (a thin bar is a 1)."""
-    images = np.empty((count, SIDE, SIDE), dtype=np.uint8)
+    images = np.empty((count, arrays.SIDE, arrays.SIDE), dtype=np.uint8)
     for index in range(count):
         canvas = Image.new("L", (CANVAS, CANVAS), 0)
         draw = ImageDraw.Draw(canvas)
@@ -143,7 +142,7 @@ def _shapes(count: int, rng: np.random.Generator) -> np.ndarray:
 
 def _letters(count: int, rng: np.random.Generator) -> np.ndarray:
     font = ImageFont.load_default(size=_FONT_SIZE)  # Pillow's bundled scalable font (Pillow >= 10.1)
-    images = np.empty((count, SIDE, SIDE), dtype=np.uint8)
+    images = np.empty((count, arrays.SIDE, arrays.SIDE), dtype=np.uint8)
     for index, letter in enumerate(rng.choice(list(LETTERS), size=count)):
         canvas = Image.new("L", (CANVAS, CANVAS), 0)
         draw = ImageDraw.Draw(canvas)

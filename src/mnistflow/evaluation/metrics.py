@@ -22,8 +22,9 @@ import warnings
 import numpy as np
 from sklearn import metrics as sk_metrics
 
+from mnistflow.core import calibration
+
 DECIMALS = 6
-LOG_CLIP = 1e-15  # the probability floor in log loss (as sklearn), so a confident mistake costs ~34.5
 
 
 def predicted_classes(probabilities: np.ndarray) -> np.ndarray:
@@ -65,7 +66,7 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
         "accuracy": 1.0 - errors / labels.size,
         "f1_macro": float(np.mean(f1)),
         "f1_weighted": float(np.average(f1, weights=support)) if support.sum() else 0.0,
-        "log_loss": log_loss(labels, probabilities),
+        "log_loss": calibration.log_loss(labels, probabilities),
         "roc_auc_macro": float(np.mean(defined)) if defined else None,
         "per_digit": {
             str(k): {
@@ -87,17 +88,6 @@ def one_vs_rest_auc(is_positive: np.ndarray, scores: np.ndarray) -> float | None
     if positives == 0 or positives == is_positive.size:
         return None
     return float(sk_metrics.roc_auc_score(is_positive, scores))
-
-
-def log_loss(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """Mean negative log probability of the true class, after renormalising each row to sum to 1.
-
-    Computed here rather than with sklearn's `log_loss`, which warns when float32 softmax rows sum
-    to 1 only within rounding.
-    """
-    rows = probabilities / probabilities.sum(axis=1, keepdims=True)
-    true_class = rows[np.arange(labels.size), labels]
-    return float(-np.mean(np.log(np.clip(true_class, LOG_CLIP, 1.0))))
 
 
 def classification_report_text(labels: np.ndarray, probabilities: np.ndarray, *, title: str = "") -> str:

@@ -1,4 +1,5 @@
-"""The canonical MNIST arrays, by SHA-256 (`../shared/DATA.md`), so every source yields the same bytes."""
+"""The canonical MNIST arrays, by the SHA-256 of each decoded uint8 array's C-contiguous bytes
+(images (N, 28, 28), labels (N,)), so every source yields the same bytes."""
 from __future__ import annotations
 
 import hashlib

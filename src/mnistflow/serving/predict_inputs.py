@@ -26,12 +26,11 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
-from mnistflow.core import digit_image
+from mnistflow.core import arrays, digit_image
 
 # mnist_csv (which imports pyarrow) loads only when a CSV is read: a third of the start-up time of
 # `predict one.png`.
 
-SIDE = 28
 
 
 @dataclasses.dataclass
@@ -52,7 +51,7 @@ class Inputs:
     def stacked(self) -> np.ndarray:
         """All images as one uint8 array (N, 28, 28)."""
         if not self.images:
-            return np.zeros((0, SIDE, SIDE), dtype=np.uint8)
+            return np.zeros((0, arrays.SIDE, arrays.SIDE), dtype=np.uint8)
         return np.concatenate(self.images)
 
 
