@@ -85,9 +85,10 @@ PLOTS_DIR ?= dvc_plots
 # Every metrics file, declared (the headline) or not (the detail); JSON only: a folder target would make
 # DVC read its text files (the classification report) as metrics too.
 METRICS_FILES = $(wildcard metrics/*.json metrics/*/*.json)
-report: setup ## Markdown report of the workspace vs BASE (default main): params, metrics, plots page.
+report: setup ## Markdown report of the workspace vs BASE (default main): headline first, detail, params, plots page.
 	$(RUN) python -m mnistflow.evaluation.report --base $(BASE) --out $(REPORT) --plots-dir $(PLOTS_DIR) \
-		--metrics metrics/evaluate.json --val-metrics metrics/evaluate_val.json --comparison metrics/comparison.md \
+		--headline metrics/headline.json --robustness metrics/robustness.json --metrics metrics/evaluate.json \
+		--comparison metrics/comparison.md \
 		--targets $(METRICS_FILES) \
 		--image plots/evaluate/confusion_matrix.png --image plots/evaluate/mistakes.png
 	@echo "report: $(REPORT); plots page: $(PLOTS_DIR)/index.html"
