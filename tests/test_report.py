@@ -75,7 +75,7 @@ def test_lead_line_names_every_figure_worse_beyond_tolerance_or_says_none_is():
 def test_every_headline_figure_the_summary_writes_has_a_declared_direction():
     from mnistflow.evaluation import summary
 
-    assert [key for key, _, _ in summary.FIGURES] == list(report.FIGURES)
+    assert {key for key, _, _ in summary.FIGURES} == set(report.FIGURES)
 
 
 def test_detail_table_puts_changed_rows_first_the_largest_drop_first_then_the_rest_in_digit_order():
@@ -249,3 +249,25 @@ def test_pr_report_workflow_template_stays_a_thin_wrapper_around_make_report():
     assert "dvc exp run $SMALL_PARAMS" in commands
     report_target = (root / "Makefile").read_text().split("\nreport:")[1].split("\n\n")[0]
     assert "python -m mnistflow.evaluation.report --base $(BASE) --out $(REPORT) --plots-dir $(PLOTS_DIR)" in report_target
+
+
+def test_plots_page_template_carries_the_bundle_and_dvc_fills_it_without_cdn_scripts():
+    from dvc_render.html import HTML
+
+    from mnistflow.evaluation import plots_page
+
+    template = plots_page.page_template("window.vegaEmbed = () => {};")
+    assert "(function () {\nwindow.vegaEmbed = () => {};\n})();" in template  # its names stay local
+    page = HTML(template).with_scripts('<script src="https://cdn.example/vega"></script>').with_element("<div id='p'></div>").embed()
+    assert "<div id='p'></div>" in page and "cdn.example" not in page and "{plot_divs}" not in page
+
+
+@pytest.mark.parametrize(("bundle", "message"), [
+    ("let s = '</SCRIPT>';", r"the Vega bundle contains '</script', which would end its <script> element early"),
+    ("let s = '{plot_divs}';", r"the Vega bundle contains '\{plot_divs\}', which DVC would replace inside it"),
+])
+def test_plots_page_template_refuses_a_bundle_that_would_break_the_page(bundle, message):
+    from mnistflow.evaluation import plots_page
+
+    with pytest.raises(ValueError, match=message):
+        plots_page.page_template(bundle)
