@@ -271,3 +271,18 @@ def test_plots_page_template_refuses_a_bundle_that_would_break_the_page(bundle, 
 
     with pytest.raises(ValueError, match=message):
         plots_page.page_template(bundle)
+
+
+def test_the_tolerance_table_in_docs_evaluation_md_is_report_figures():
+    import pathlib
+
+    docs = (pathlib.Path(__file__).resolve().parent.parent / "docs/evaluation.md").read_text()
+    table = docs.split("| figure | better | tolerance |\n| --- | --- | --- |\n")[1].split("\n\n")[0]
+    documented = {}
+    for row in table.splitlines():
+        keys, better, tolerance = (cell.strip() for cell in row.strip("|").split("|"))
+        for key in keys.split(", "):
+            documented[key.strip("`")] = (better, float(tolerance))
+    assert documented == {
+        key: ("higher" if figure.higher_is_better else "lower", figure.tolerance) for key, figure in report.FIGURES.items()
+    }
