@@ -12,6 +12,8 @@ LOCK ?= requirements.lock
 # installed with pip into a small tool environment (all a fresh machine needs is Python 3.11).
 UV_TOOL := .uv
 UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_TOOL)/bin/uv)
+# The plots page's template (.dvc/config names it); made by its rule below.
+PLOTS_TEMPLATE := .dvc/plots_page.html
 # Stage commands call plain `python` and `dvc`: put the project's environment first on PATH.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
@@ -36,7 +38,13 @@ $(STAMP): $(LOCK) pyproject.toml | $(UV)
 	@$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation --compile-bytecode -e .
 	@touch $@
 
-setup: $(STAMP) ## Create or refresh .venv from the lock (a no-op when nothing changed).
+setup: $(STAMP) $(PLOTS_TEMPLATE) ## Create or refresh .venv from the lock (a no-op when nothing changed).
+
+# The plots page's HTML template (.dvc/config: plots.html_template), with Vega, Vega-Lite and Vega-Embed
+# inlined from the locked vl-convert-python, so `dvc plots show/diff` pages render with no network
+# (docs/evaluation.md). Git-ignored; re-made when .venv or its generator changes.
+$(PLOTS_TEMPLATE): $(STAMP) src/mnistflow/evaluation/plots_page.py
+	$(RUN) python -m mnistflow.evaluation.plots_page --out $@
 
 # After editing a pin in requirements.txt or requirements-test.txt: re-resolve the tree with hashes
 # (pins already in the lock are kept where they still fit), then `make setup` and `make test`.
@@ -82,9 +90,10 @@ PLOTS_DIR ?= dvc_plots
 # Every metrics file, declared (the headline) or not (the detail); JSON only: a folder target would make
 # DVC read its text files (the classification report) as metrics too.
 METRICS_FILES = $(wildcard metrics/*.json metrics/*/*.json)
-report: setup ## Markdown report of the workspace vs BASE (default main): params, metrics, plots page.
+report: setup ## Markdown report of the workspace vs BASE (default main): headline first, detail, params, plots page.
 	$(RUN) python -m mnistflow.evaluation.report --base $(BASE) --out $(REPORT) --plots-dir $(PLOTS_DIR) \
-		--metrics metrics/evaluate.json --val-metrics metrics/evaluate_val.json --comparison metrics/comparison.md \
+		--headline metrics/headline.json --robustness metrics/robustness.json --metrics metrics/evaluate.json \
+		--comparison metrics/comparison.md \
 		--targets $(METRICS_FILES) \
 		--image plots/evaluate/confusion_matrix.png --image plots/evaluate/mistakes.png
 	@echo "report: $(REPORT); plots page: $(PLOTS_DIR)/index.html"

@@ -163,9 +163,47 @@ def test_two_experiments_show_in_exp_show_metrics_diff_and_make_report_with_robu
     assert "report: report.md; plots page: dvc_plots/index.html" in result.stdout
     page = (project.root / "dvc_plots/index.html").read_text()
     assert "ROC one-vs-rest per digit, test set" in page and "main" in page
+    # the set-up made the offline template (tests/test_plots_browser.py renders such a page)
+    assert "window.vegaEmbed=" in page and "cdn.jsdelivr.net" not in page
     report = (project.root / "report.md").read_text()
     assert re.search(r"\| params\.yaml +\| train\.epochs +\| 1 +\| 4 +\|", report)
     old, new = evaluated["accuracy"]["old"], evaluated["accuracy"]["new"]
-    assert f"| test accuracy | {old:.4f} | {new:.4f} | {new - old:+.4f} |" in report
+    assert f"| test accuracy (`test_acc`) | {old:.4f} | {new:.4f} | {new - old:+.4f} | better |" in report
     assert "| metrics/evaluate.json | log_loss |" in report
     assert "| metrics/headline.json | test_acc |" in report and "| metrics/train/metrics.json | train.loss |" in report
+
+    check_report_leads_with_a_robustness_drop(project)
+
+
+def check_report_leads_with_a_robustness_drop(project) -> None:
+    """A change that only lowers one corruption's accuracy: the report opens by naming the mean corrupted
+    accuracy as worse, its first table marks that figure alone, and the per-corruption table starts
+    with that corruption."""
+    project.commit("more epochs")  # the base: the last experiment's results
+    path = project.root / "metrics/robustness.json"
+    robustness = json.loads(path.read_text())
+    accuracy = robustness["accuracy"]
+    corruption = max(accuracy, key=accuracy.get)
+    old_accuracy, old_mean = accuracy[corruption], robustness["mean_corrupted_accuracy"]
+    assert old_accuracy > 0.01, robustness  # its drop to 0 moves the mean by more than the tolerance
+    accuracy[corruption] = 0.0
+    robustness["mean_corrupted_accuracy"] = new_mean = round(float(np.mean(list(accuracy.values()))), 6)
+    path.write_text(json.dumps(robustness, indent=2, sort_keys=True) + "\n")
+    project.dvc("repro", "--single-item", "summary")  # the headline follows the robustness figures
+    assert read_json(project.root, "metrics/headline.json")["corrupted_acc"] == new_mean
+
+    project.run("make", "-o", ".venv/.installed", "report", "BASE=HEAD")
+    title, heading, lead, table, detail_heading, detail = (project.root / "report.md").read_text().split("\n\n")[:6]
+    assert heading == "## Headline figures (`metrics/headline.json`)"
+    assert lead == f"**Worse than `HEAD` beyond tolerance: test mean corrupted accuracy ({new_mean - old_mean:+.4f}).**"
+    rows = table.splitlines()[2:]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| test accuracy (`test_acc`)", "| test errors (`test_errors`)", "| test macro F1 (`test_f1`)",
+        "| test expected calibration error (`test_ece`)", "| validation accuracy (`val_acc`)",
+        "| test mean corrupted accuracy (`corrupted_acc`)",
+    ]
+    assert rows[-1] == (f"| test mean corrupted accuracy (`corrupted_acc`) | {old_mean:.4f} | {new_mean:.4f} "
+                        f"| {new_mean - old_mean:+.4f} | **worse** (tolerance 0.001) |")
+    assert all(row.endswith("|  |") for row in rows[:-1]), table  # nothing else changed: no verdict
+    assert detail_heading == "## Accuracy per corruption, test set (`metrics/robustness.json`)"
+    assert detail.splitlines()[2].startswith(f"| {corruption} | {old_accuracy:g} → 0 (-")
