@@ -97,6 +97,11 @@ def test_feature_map_sides_follow_padding_strides_and_pooling():
         ({"model": {"tophat": 10}}, r"^train\.model\.tophat must be 0 \(off\) or an odd number of pixels from 3 to 27; got 10$"),
         ({"model": {"norm": "instance"}}, r"^train\.model\.norm must be one of 'batch', 'layer'; got 'instance'$"),
         ({"model": {"layers": 3}}, r"^train\.model\.layers is not a known parameter"),
+        ({"model": {"blocks": [{"filters": 8, "batch_norm": True}]}},
+         r"^train\.model\.blocks\[0\]\.batch_norm is now called train\.model\.blocks\[0\]\.norm; rename it$"),
+        ({"model": {"dense_batch_norm": False}}, r"^train\.model\.dense_batch_norm is now called train\.model\.dense_norm; rename it$"),
+        ({"model": {"batch_norm_momentum": 0.9}},
+         r"^train\.model\.batch_norm_momentum applies to norm: batch only; got 0\.9 with norm: layer \(set train\.model\.norm: batch, or leave"),
     ],
 )
 def test_train_params_reject_a_bad_architecture_naming_the_key(section, message):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pathlib
 
 import numpy as np
@@ -102,16 +103,18 @@ def test_train_model_twice_with_the_same_seed_gives_identical_metrics_and_weight
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights, strict=True))
 
 
-def test_train_model_resumed_after_an_interruption_ends_exactly_like_an_uninterrupted_run(tmp_path, monkeypatch, uninterrupted):
+@pytest.mark.parametrize("interrupt_after", [1, 3])  # 3: killed after the last epoch, before the model was saved
+def test_train_model_resumed_after_an_interruption_ends_exactly_like_an_uninterrupted_run(tmp_path, monkeypatch, uninterrupted,
+                                                                                           interrupt_after):
     monkeypatch.chdir(tmp_path)
     weights, summary, live = uninterrupted
     with pytest.raises(Interrupted):
-        train_tiny(tmp_path, "resumed", interrupt_after=1, monkeypatch=monkeypatch)
+        train_tiny(tmp_path, "resumed", interrupt_after=interrupt_after, monkeypatch=monkeypatch)
     assert (tmp_path / "checkpoint.npz").is_file()
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
     model, resumed, resumed_live = train_tiny(tmp_path, "resumed")
-    assert resumed["epochs_run"] == 3
+    assert resumed["epochs_run"] == 3 and resumed["best_epoch"] == summary["best_epoch"]
     assert live_metrics(resumed_live) == live_metrics(live)
     for name in ("train/loss.tsv", "eval/accuracy.tsv"):
         assert (resumed_live / "plots/metrics" / name).read_text() == (live / "plots/metrics" / name).read_text()
@@ -151,6 +154,59 @@ def test_resume_fingerprint_names_each_code_file_and_changes_with_its_bytes(tmp_
     assert sorted(after["code"]) == ["pkg/a.py", "pkg/sub/b.py", "stage.py"]
     assert [name for name in after["code"] if after["code"][name] != before["code"][name]] == ["pkg/sub/b.py"]
     assert after["params"] == before["params"] != resume.fingerprint(params={"epochs": 2})["params"]
+
+
+# Kills the train stage (os._exit: no clean-up, as a kill) right after it checkpoints epoch argv[1];
+# the rest of argv is the stage's.
+KILL_AFTER_EPOCH = """
+import os, runpy, sys
+from mnistflow.training import resume
+save, kill_after = resume.Checkpoint.on_epoch_end, int(sys.argv[1])
+def save_then_die(self, epoch, logs=None):
+    save(self, epoch, logs)
+    if epoch + 1 == kill_after:
+        os._exit(9)
+resume.Checkpoint.on_epoch_end = save_then_die
+sys.argv = ["stages/train.py", *sys.argv[2:]]
+runpy.run_path("stages/train.py", run_name="__main__")
+"""
+
+
+def test_train_stage_killed_then_rerun_after_a_code_edit_starts_again_from_epoch_1(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    shutil.copytree(root / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (tmp_path / "stages").mkdir()
+    shutil.copy(root / "stages" / "train.py", tmp_path / "stages" / "train.py")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"seed": 1, "train": {**TINY, "epochs": 3}}))
+    arrays.save_split(tmp_path / "train.npz", *make_digits(3, seed=1))
+    arrays.save_split(tmp_path / "val.npz", *make_digits(1, seed=2))
+    stage = ["--params", "params.yaml", "--train", "train.npz", "--val", "val.npz", "--model", "model.keras", "--card", "model.json",
+             "--live", "live", "--checkpoint", "checkpoint.npz", "--run-log", "run.json"]
+    environment = {**os.environ, "PYTHONPATH": str(tmp_path / "src"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+    def run(*args: str) -> list[str]:
+        """The epochs the run trained, and its resume log lines."""
+        result = subprocess.run([sys.executable, *args], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600)
+        messages = [line.split(": ", 1)[1] for line in result.stderr.splitlines() if ": " in line]
+        return [message.split(":")[0] if message.startswith("epoch ") else message
+                for message in messages if message.startswith(("epoch ", "resuming", "not resuming"))]
+
+    assert run("-c", KILL_AFTER_EPOCH, "1", *stage) == ["epoch 1/3"]
+    assert run("-c", KILL_AFTER_EPOCH, "2", *stage) == ["resuming after epoch 1 of a previous run", "epoch 2/3"]
+    with open(tmp_path / "src" / "mnistflow" / "training" / "model.py", "a") as module:
+        module.write("# an edit\n")
+    assert run("stages/train.py", *stage) == [
+        "not resuming from checkpoint.npz: the training code changed since it was written (src/mnistflow/training/model.py); "
+        "starting from epoch 1",
+        "epoch 1/3", "epoch 2/3", "epoch 3/3",
+    ]
+    assert (tmp_path / "model.keras").is_file() and not (tmp_path / "checkpoint.npz").exists()
 
 
 @pytest.mark.parametrize(

@@ -77,6 +77,8 @@ def train_model(
              len(train[1]), steps, len(validation[1]), len(history) + 1, config.epochs)
     if resume.finished(state, config.epochs):
         model.set_weights(state["best"])  # killed after its last epoch: the weights EarlyStopping had kept
+        if live is not None:
+            live.end()  # as dvclive's callback does when training ends (the step goes back to the last epoch's)
     else:
         watched = [keep_best(config)]
         if config.schedule == "plateau":
