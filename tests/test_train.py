@@ -121,6 +121,25 @@ def test_train_model_resumed_after_an_interruption_ends_exactly_like_an_uninterr
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights, strict=True))
 
 
+def test_train_model_resumed_keeps_the_plateau_and_early_stopping_counters(tmp_path, monkeypatch):
+    # A rate high enough to plateau: the rate is cut, then training stops, both counted across the resume.
+    section = {**TINY, "epochs": 5, "learning_rate": 0.05, "schedule": "plateau", "plateau_patience": 1,
+               "early_stopping_patience": 2, "best_by": "val_accuracy"}
+    monkeypatch.chdir(tmp_path)
+    model, summary, live = train_tiny(tmp_path / "one", "run", section=section)
+    weights = model.get_weights()
+    rates = [line.split("\t")[1] for line in (live / "plots/metrics/train/learning_rate.tsv").read_text().splitlines()[1:]]
+    assert summary["epochs_run"] < 5 and len(set(rates)) > 1, (summary, rates)  # it did stop early, and cut the rate
+    with pytest.raises(Interrupted):
+        train_tiny(tmp_path / "two", "run", section=section, interrupt_after=2, monkeypatch=monkeypatch)
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    model, resumed, resumed_live = train_tiny(tmp_path / "two", "run", section=section)
+    assert resumed["epochs_run"] == summary["epochs_run"] and resumed["best_epoch"] == summary["best_epoch"]
+    assert live_metrics(resumed_live) == live_metrics(live)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights, strict=True))
+
+
 def test_resume_load_ignores_a_checkpoint_written_for_other_params_or_code_saying_which(tmp_path, caplog):
     from mnistflow.training import resume
 

@@ -143,7 +143,7 @@ class TrainParams:
     temperature_scaling: bool = True
     # Outlier exposure (Hendrycks et al. 2019): this share of each batch is added as scrambled copies
     # of its digits (pixels shuffled, or 7x7 tiles shuffled) with a uniform target, so the model
-    # learns low confidence on things that are not digits (`outliers`, docs/robustness.md).
+    # learns low confidence on things that are not digits (`core.not_digits.scrambled`, docs/robustness.md).
     outlier_exposure: float = dataclasses.field(default=0.1, metadata=params.check(params.between(0, 1, high_open=True)))
     unsure_rate: float = dataclasses.field(default=0.01, metadata=params.check(params.between(0, 1, high_open=True)))
     model: ArchitectureParams = ArchitectureParams()
