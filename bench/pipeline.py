@@ -28,7 +28,7 @@ def generator_feed(images, labels, *, batch_size: int, seed: int, epochs: int, o
     import numpy as np
     import tensorflow as tf
 
-    from mnistflow.core import arrays
+    from mnistflow.core import arrays, not_digits
     from mnistflow.training import train
 
     uniform = np.full((1, arrays.NUM_CLASSES), 1 / arrays.NUM_CLASSES, np.float32)
@@ -40,7 +40,7 @@ def generator_feed(images, labels, *, batch_size: int, seed: int, epochs: int, o
                 rows = order[start:start + batch_size]
                 batch_images, batch_labels = images[rows], train.one_hot(labels[rows])
                 extra = train.outlier_count(len(rows), outlier_share)
-                scrambled = train.outliers(batch_images[:extra], np.random.default_rng([seed, epoch, start]))
+                scrambled = not_digits.scrambled(batch_images[:extra], np.random.default_rng([seed, epoch, start]))
                 yield (arrays.to_model_input(np.concatenate([batch_images, scrambled])),
                        np.concatenate([batch_labels, np.repeat(uniform, extra, axis=0)]))
 

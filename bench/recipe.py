@@ -43,8 +43,8 @@ def main() -> None:
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    from mnistflow.core import arrays, calibration, params
-    from mnistflow.data import corruptions, ood
+    from mnistflow.core import arrays, calibration, not_digits as ood, params
+    from mnistflow.data import corruptions
     from mnistflow.training import train as training
 
     section = params.load_params("params.yaml")["train"]

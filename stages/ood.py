@@ -4,7 +4,7 @@ how well the model's confidence tells a digit from anything else.
     python stages/ood.py --params params.yaml --val-out data/ood/val.npz --test-out data/ood/test.npz
 
 Each output is a split file (arrays.save_split) whose `labels` hold the index of each image's kind
-in `ood.kinds`, not a digit. Validation and test are drawn independently from the one seed.
+in `not_digits.KINDS`, not a digit. Validation and test are drawn independently from the one seed.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import argparse
 import logging
 import sys
 
-from mnistflow.core import arrays, cli, params
-from mnistflow.data import ood, suites
+from mnistflow.core import arrays, cli, not_digits, params
+from mnistflow.data import suites
 
 log = logging.getLogger("ood")
 
@@ -28,7 +28,7 @@ def main(argv=None) -> None:
     config = params.load_section(args.params, "ood", suites.OodParams)
     seed = params.load_seed(args.params)
     for split, out in (("val", args.val_out), ("test", args.test_out)):
-        images, kinds = ood.make_ood(config.per_kind, seed=suites.split_seed(seed, split), kinds=config.kinds)
+        images, kinds = not_digits.make_ood(config.per_kind, seed=suites.split_seed(seed, split), kinds=config.kinds)
         arrays.save_split(out, images, kinds.astype("uint8"))
         log.info("wrote %s: %d images, %d per kind (%s)", out, len(images), config.per_kind, ", ".join(config.kinds))
 

@@ -6,6 +6,8 @@
 
 Killed mid-run, the next run resumes after the last finished epoch from --checkpoint (kept
 outside DVC's outputs, which DVC deletes before re-running a stage); it is deleted on success.
+A checkpoint written for other params, data or training code (this script, the `training` and
+`core` packages: the folders of the stage's deps) is ignored, with a log line saying which.
 The test split is never read here. Wall-clock times (seconds per epoch, in all) go to the run log
 (--run-log, default logs/train.json, git-ignored), not to the tracked dvclive files.
 """
@@ -18,9 +20,11 @@ import os
 import pathlib
 import sys
 
+import mnistflow
+from mnistflow import core, training
 from mnistflow.core import arrays, atomic, cli, params, runlog
 from mnistflow.training import distribute
-from mnistflow.training.train import TrainParams
+from mnistflow.training.config import TrainParams
 
 log = logging.getLogger("train")
 
@@ -50,19 +54,20 @@ def main(argv=None) -> None:
     import keras
     import tensorflow as tf
 
-    from mnistflow.training import resume, train as training
+    from mnistflow.training import resume, train as trainer
 
     # First: multi_worker sets up TensorFlow's runtime, which must happen before it runs anything.
     strategy = distribute.make_strategy(config.distribution, tf_config=os.environ.get("TF_CONFIG"))
     chief = distribute.writes_outputs(strategy)  # only the chief writes the model and metrics
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    fingerprint = resume.fingerprint(dataclasses.asdict(config), seed, files=(args.train, args.val))
+    code = resume.python_files(__file__, mnistflow.__file__, *core.__path__, *training.__path__)
+    fingerprint = resume.fingerprint(params=(dataclasses.asdict(config), seed), data=(args.train, args.val), code=code)
     checkpoint = args.checkpoint if chief else distribute.worker_path(args.checkpoint, strategy)
     with strategy.scope():
-        model, summary = training.train_model(
+        model, summary = trainer.train_model(
             train, validation, config=config, seed=seed, live_dir=args.live if chief else None,
-            checkpoint_path=checkpoint, fingerprint=fingerprint,
+            checkpoint_path=checkpoint, fingerprint=fingerprint, replicas=distribute.replicas(strategy),
         )
     if chief:
         atomic.save_keras(model, args.model)

@@ -27,6 +27,7 @@ def main() -> None:
 
     from mnistflow.core import arrays, params
     from mnistflow.training import distribute, train as training
+    from mnistflow.training.config import TrainParams
 
     devices = None
     if args.logical_cpus:  # before TensorFlow starts its runtime
@@ -34,13 +35,14 @@ def main() -> None:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.logical_cpus)
         devices = [f"/cpu:{index}" for index in range(args.logical_cpus)]
     strategy = distribute.make_strategy(args.kind, tf_config=os.environ.get("TF_CONFIG"), devices=devices)
-    config = params.load_section(args.params, "train", training.TrainParams)
+    config = params.load_section(args.params, "train", TrainParams)
     seed = params.load_seed(args.params)
     keras.utils.set_random_seed(seed)
     with strategy.scope():
         model, _ = training.train_model(
             arrays.load_split(args.train), arrays.load_split(args.val), config=config, seed=seed,
-            live_dir=None, checkpoint_path=distribute.worker_path(args.checkpoint, strategy), fingerprint="test",
+            live_dir=None, checkpoint_path=distribute.worker_path(args.checkpoint, strategy), fingerprint={"run": "test"},
+            replicas=distribute.replicas(strategy),
         )
     if distribute.writes_outputs(strategy):
         model.save(args.model)

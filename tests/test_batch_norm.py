@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnistflow.training import model as cnn
+from mnistflow.training import config, model as cnn
 from mnistflow.training.batch_norm import FusedBatchNormalization
 
 
@@ -66,8 +66,8 @@ def test_fused_batch_norm_at_inference_uses_the_moving_statistics_like_keras():
 
 
 def test_inference_copy_has_the_trained_weights_on_plain_keras_layers_and_loads_without_this_package(tmp_path):
-    architecture = cnn.ArchitectureParams(blocks=(cnn.ConvBlock(4, batch_norm=True, pool=True),), dense_units=8, norm="batch")
-    trained = cnn.build_model(architecture, cnn.AugmentParams(10, 0.1, 0.1), fused_batch_norm=True)
+    architecture = config.ArchitectureParams(blocks=(config.ConvBlock(4, norm=True, pool=True),), dense_units=8, norm="batch")
+    trained = cnn.build_model(architecture, config.AugmentParams(10, 0.1, 0.1), fused_batch_norm=True)
     assert any(isinstance(layer, FusedBatchNormalization) for layer in trained.layers)
     trained.set_weights([w + np.random.default_rng(4).uniform(0.1, 0.5, w.shape).astype(w.dtype) for w in trained.get_weights()])
     images = np.random.default_rng(5).uniform(0, 255, (3, 28, 28, 1)).astype("float32")

@@ -48,6 +48,7 @@ def digits(tmp_path_factory):
 
     from mnistflow.core import params
     from mnistflow.training import train as training
+    from mnistflow.training.config import TrainParams
 
     directory = tmp_path_factory.mktemp("digits")
     arrays.save_split(directory / "train.npz", *make_digits(20, seed=1))
@@ -57,11 +58,11 @@ def digits(tmp_path_factory):
         (directory / f"params-{kind}.yaml").write_text(
             yaml.safe_dump({"seed": SEED, "train": {**TINY_TRAIN, "distribution": kind}})
         )
-    config = params.load_section(directory / "params-none.yaml", "train", training.TrainParams)
+    config = params.load_section(directory / "params-none.yaml", "train", TrainParams)
     keras.utils.set_random_seed(SEED)
     model, _ = training.train_model(
         arrays.load_split(directory / "train.npz"), arrays.load_split(directory / "val.npz"), config=config,
-        seed=SEED, live_dir=None, checkpoint_path=str(directory / "reference.npz"), fingerprint="reference",
+        seed=SEED, live_dir=None, checkpoint_path=str(directory / "reference.npz"), fingerprint={"run": "reference"},
     )
     reference = accuracy(model, *test)
     keras.backend.clear_session()

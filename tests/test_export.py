@@ -24,13 +24,14 @@ def random_images(count, seed):
 
 
 def no_augment():
-    from mnistflow.training.model import AugmentParams
+    from mnistflow.training.config import AugmentParams
 
     return AugmentParams(rotation=0, zoom=0, translation=0, noise=0, blur=0)
 
 
 def test_export_onnx_of_a_mixed_bfloat16_model_runs_as_its_float32_twin_with_the_metadata(tmp_path):
-    from mnistflow.training.model import ArchitectureParams, build_model
+    from mnistflow.training.config import ArchitectureParams
+    from mnistflow.training.model import build_model
 
     mixed = perturbed(build_model(ArchitectureParams(), no_augment(), mixed_precision=True), seed=1)
     twin = build_model(ArchitectureParams(), no_augment(), mixed_precision=False)
@@ -51,9 +52,10 @@ def test_export_onnx_of_a_mixed_bfloat16_model_runs_as_its_float32_twin_with_the
 def test_export_onnx_keeps_extra_layers_and_keras_ops_in_the_graph(tmp_path):
     import keras
 
-    from mnistflow.training.model import ArchitectureParams, ConvBlock, build_model
+    from mnistflow.training.config import ArchitectureParams, ConvBlock
+    from mnistflow.training.model import build_model
 
-    small = ArchitectureParams(blocks=(ConvBlock(8, batch_norm=True, pool=True), ConvBlock(8, strides=2)), dense_units=16)
+    small = ArchitectureParams(blocks=(ConvBlock(8, norm=True, pool=True), ConvBlock(8, strides=2)), dense_units=16)
     core = perturbed(build_model(small, no_augment(), mixed_precision=True), seed=3)
     inputs = keras.Input((28, 28, 1), name="pixels")
     centred = keras.layers.Normalization(mean=33.0, variance=78.0**2, name="normalise")(inputs)  # then back to 0-255
@@ -70,7 +72,8 @@ def test_export_onnx_keeps_extra_layers_and_keras_ops_in_the_graph(tmp_path):
 
 
 def test_float32_copy_returns_a_float32_model_itself(tmp_path):
-    from mnistflow.training.model import ArchitectureParams, build_model
+    from mnistflow.training.config import ArchitectureParams
+    from mnistflow.training.model import build_model
 
     model = build_model(ArchitectureParams(), no_augment(), mixed_precision=False)
     assert export.float32_copy(model) is model
@@ -135,9 +138,10 @@ def test_both_exports_of_one_model_give_the_same_bytes_in_two_processes_and_answ
     import tensorflow as tf
 
     from mnistflow.core import atomic
-    from mnistflow.training.model import ArchitectureParams, ConvBlock, build_model
+    from mnistflow.training.config import ArchitectureParams, ConvBlock
+    from mnistflow.training.model import build_model
 
-    small = ArchitectureParams(blocks=(ConvBlock(8, batch_norm=True, pool=True, dropout=0.25),), dense_units=16, dropout=0.4)
+    small = ArchitectureParams(blocks=(ConvBlock(8, norm=True, pool=True, dropout=0.25),), dense_units=16, dropout=0.4)
     atomic.save_keras(perturbed(build_model(small, no_augment(), mixed_precision=False), seed=5), tmp_path / "model.keras")
     # Each process orders the variables its own way, each load draws new dropout seed states and
     # each save a new fingerprint UUID; tf2onnx names its constants from a counter: the export fixes all four.

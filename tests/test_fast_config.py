@@ -9,7 +9,7 @@ import pytest
 
 from mnistflow.core import params
 from mnistflow.data import oversample
-from mnistflow.training import train
+from mnistflow.training import config as training
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -45,5 +45,5 @@ def test_fast_configuration_names_only_known_params_with_valid_values(bench_trai
 
     assert {key.split(".")[0] for key in fast} <= {"oversample", "train"}  # what bench/train.py applies
     # parse rejects a misspelt key (set_dotted would have added it) and any bad value, naming it
-    params.parse(train.TrainParams, overridden["train"], key="train")
+    params.parse(training.TrainParams, overridden["train"], key="train")
     params.parse(oversample.OversampleParams, overridden["oversample"], key="oversample")

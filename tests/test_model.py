@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from mnistflow.core import params
-from mnistflow.training.model import ArchitectureParams, AugmentParams, ConvBlock, build_model, feature_map_sides
-from mnistflow.training.train import TrainParams
+from mnistflow.training.config import ArchitectureParams, AugmentParams, ConvBlock, TrainParams, feature_map_sides
+from mnistflow.training.model import build_model
 
 # The notebooks' architectures, as they appear in the README's params examples.
 NOTEBOOK_ONE_BLOCK = {
@@ -14,11 +14,11 @@ NOTEBOOK_ONE_BLOCK = {
 }
 NOTEBOOK_TWO_BLOCKS = {
     "blocks": [
-        {"filters": 32, "kernel_size": 3, "padding": "valid", "batch_norm": True, "pool": True, "dropout": 0.25},
-        {"filters": 64, "kernel_size": 3, "padding": "valid", "batch_norm": True, "pool": True, "dropout": 0.25},
+        {"filters": 32, "kernel_size": 3, "padding": "valid", "norm": True, "pool": True, "dropout": 0.25},
+        {"filters": 64, "kernel_size": 3, "padding": "valid", "norm": True, "pool": True, "dropout": 0.25},
     ],
     "dense_units": 128,
-    "dense_batch_norm": False,
+    "dense_norm": False,
     "dropout": 0.5,
     "norm": "batch",
 }
@@ -74,7 +74,7 @@ def test_build_model_mixed_precision_computes_in_bfloat16_with_a_float32_softmax
 
 
 def test_build_model_sets_the_batch_norm_momentum_of_every_batch_norm_layer():
-    architecture = ArchitectureParams(blocks=(ConvBlock(4, batch_norm=True),), dense_units=8, dense_batch_norm=True, batch_norm_momentum=0.9, norm="batch")
+    architecture = ArchitectureParams(blocks=(ConvBlock(4, norm=True),), dense_units=8, dense_norm=True, batch_norm_momentum=0.9, norm="batch")
     model = build_model(architecture, NO_AUGMENT)
     assert [layer.momentum for layer in model.layers if type(layer).__name__ == "BatchNormalization"] == [0.9, 0.9]
 
@@ -97,6 +97,11 @@ def test_feature_map_sides_follow_padding_strides_and_pooling():
         ({"model": {"tophat": 10}}, r"^train\.model\.tophat must be 0 \(off\) or an odd number of pixels from 3 to 27; got 10$"),
         ({"model": {"norm": "instance"}}, r"^train\.model\.norm must be one of 'batch', 'layer'; got 'instance'$"),
         ({"model": {"layers": 3}}, r"^train\.model\.layers is not a known parameter"),
+        ({"model": {"blocks": [{"filters": 8, "batch_norm": True}]}},
+         r"^train\.model\.blocks\[0\]\.batch_norm is now called train\.model\.blocks\[0\]\.norm; rename it$"),
+        ({"model": {"dense_batch_norm": False}}, r"^train\.model\.dense_batch_norm is now called train\.model\.dense_norm; rename it$"),
+        ({"model": {"batch_norm_momentum": 0.9}},
+         r"^train\.model\.batch_norm_momentum applies to norm: batch only; got 0\.9 with norm: layer \(set train\.model\.norm: batch, or leave"),
     ],
 )
 def test_train_params_reject_a_bad_architecture_naming_the_key(section, message):
@@ -107,7 +112,7 @@ def test_train_params_reject_a_bad_architecture_naming_the_key(section, message)
 def test_per_image_normalisation_makes_a_grey_faded_background_look_like_the_original():
     from mnistflow.training import model as model_module
 
-    architecture = model_module.ArchitectureParams(normalize="per_image")
+    architecture = ArchitectureParams(normalize="per_image")
     net = model_module.build_model(architecture, model_module.NO_AUGMENTATION)
     images = np.zeros((3, 28, 28, 1), np.float32)
     images[:, 6:22, 12:16] = 255
@@ -149,7 +154,7 @@ def test_layer_norm_normalises_each_image_by_its_own_statistics_and_batch_norm_d
     shifted[1] = 3.0 * features[1] + 2.0  # one image's features scaled and raised, as added ink does
     outputs = {}
     for norm in ("layer", "batch"):
-        net = model_module.build_model(model_module.ArchitectureParams(norm=norm), model_module.NO_AUGMENTATION)
+        net = model_module.build_model(ArchitectureParams(norm=norm), model_module.NO_AUGMENTATION)
         layer = net.get_layer("block1_bn")
         outputs[norm] = np.asarray(layer(features, training=False)), np.asarray(layer(shifted, training=False))
     np.testing.assert_allclose(outputs["layer"][1], outputs["layer"][0], atol=1e-2)  # the image's own mean and std are taken out
@@ -161,7 +166,7 @@ def test_a_temperature_divides_the_logits_before_the_softmax():
     from mnistflow.core import calibration
     from mnistflow.training import model as model_module
 
-    architecture = model_module.ArchitectureParams(dense_units=0, blocks=(model_module.ConvBlock(4),))
+    architecture = ArchitectureParams(dense_units=0, blocks=(ConvBlock(4),))
     no_augment = model_module.NO_AUGMENTATION
     plain = model_module.build_model(architecture, no_augment)
     images = np.random.default_rng(0).uniform(0, 255, size=(5, 28, 28, 1)).astype(np.float32)

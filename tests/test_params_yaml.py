@@ -17,7 +17,7 @@ from mnistflow.core import params
 from mnistflow.data import oversample, preprocess, suites
 from mnistflow.evaluation import evaluate, robustness
 from mnistflow.fetch import config
-from mnistflow.training import train
+from mnistflow.training import config as training
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Each params.yaml section and the typed params its stage reads it into (stages/*.py, load_section).
@@ -25,7 +25,7 @@ SECTIONS = {
     "fetch": config.FetchParams,
     "preprocess": preprocess.PreprocessParams,
     "oversample": oversample.OversampleParams,
-    "train": train.TrainParams,
+    "train": training.TrainParams,
     "corrupt": suites.CorruptParams,
     "ood": suites.OodParams,
     "robustness": robustness.RobustnessParams,

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pathlib
 
 import numpy as np
 import pytest
 
 from mnistflow.core import arrays, params
-from mnistflow.training.train import TrainParams, epoch_order
+from mnistflow.training.config import TrainParams
+from mnistflow.training.train import epoch_order
 from stage_scripts import load_stage  # tests/stage_scripts.py
 from synthetic import make_digits
 
@@ -16,9 +18,12 @@ TINY = {
     "epochs": 3,
     "batch_size": 16,
     "learning_rate": 0.01,
-    "model": {"blocks": [{"filters": 4, "batch_norm": True, "pool": True, "dropout": 0.1}], "dense_units": 8, "dropout": 0.2},
+    "model": {"blocks": [{"filters": 4, "norm": True, "pool": True, "dropout": 0.1}], "dense_units": 8, "dropout": 0.2},
     "augment": {"rotation": 10, "zoom": 0.1, "translation": 0.1},
 }
+
+
+TINY_FINGERPRINT = {"params": "tiny", "data": "tiny", "code": {"train.py": "tiny"}}
 
 
 class Interrupted(Exception):
@@ -46,7 +51,7 @@ def train_tiny(tmp_path: pathlib.Path, name: str, *, section=TINY, train=None, i
     tf.config.experimental.enable_op_determinism()
     model, summary = training.train_model(
         train or make_digits(8, seed=1), make_digits(3, seed=2), config=config, seed=3,
-        live_dir=str(tmp_path / name / "live"), checkpoint_path=str(tmp_path / "checkpoint.npz"), fingerprint="tiny",
+        live_dir=str(tmp_path / name / "live"), checkpoint_path=str(tmp_path / "checkpoint.npz"), fingerprint=TINY_FINGERPRINT,
     )
     return model, summary, tmp_path / name / "live"
 
@@ -98,28 +103,129 @@ def test_train_model_twice_with_the_same_seed_gives_identical_metrics_and_weight
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights, strict=True))
 
 
-def test_train_model_resumed_after_an_interruption_ends_exactly_like_an_uninterrupted_run(tmp_path, monkeypatch, uninterrupted):
+@pytest.mark.parametrize("interrupt_after", [1, 3])  # 3: killed after the last epoch, before the model was saved
+def test_train_model_resumed_after_an_interruption_ends_exactly_like_an_uninterrupted_run(tmp_path, monkeypatch, uninterrupted,
+                                                                                           interrupt_after):
     monkeypatch.chdir(tmp_path)
     weights, summary, live = uninterrupted
     with pytest.raises(Interrupted):
-        train_tiny(tmp_path, "resumed", interrupt_after=1, monkeypatch=monkeypatch)
+        train_tiny(tmp_path, "resumed", interrupt_after=interrupt_after, monkeypatch=monkeypatch)
     assert (tmp_path / "checkpoint.npz").is_file()
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
     model, resumed, resumed_live = train_tiny(tmp_path, "resumed")
-    assert resumed["epochs_run"] == 3
+    assert resumed["epochs_run"] == 3 and resumed["best_epoch"] == summary["best_epoch"]
     assert live_metrics(resumed_live) == live_metrics(live)
     for name in ("train/loss.tsv", "eval/accuracy.tsv"):
         assert (resumed_live / "plots/metrics" / name).read_text() == (live / "plots/metrics" / name).read_text()
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights, strict=True))
 
 
-def test_resume_load_ignores_a_checkpoint_written_for_other_params(tmp_path):
+def test_train_model_resumed_keeps_the_plateau_and_early_stopping_counters(tmp_path, monkeypatch):
+    # A rate high enough to plateau: the rate is cut, then training stops, both counted across the resume.
+    section = {**TINY, "epochs": 5, "learning_rate": 0.05, "schedule": "plateau", "plateau_patience": 1,
+               "early_stopping_patience": 2, "best_by": "val_accuracy"}
+    monkeypatch.chdir(tmp_path)
+    model, summary, live = train_tiny(tmp_path / "one", "run", section=section)
+    weights = model.get_weights()
+    rates = [line.split("\t")[1] for line in (live / "plots/metrics/train/learning_rate.tsv").read_text().splitlines()[1:]]
+    assert summary["epochs_run"] < 5 and len(set(rates)) > 1, (summary, rates)  # it did stop early, and cut the rate
+    with pytest.raises(Interrupted):
+        train_tiny(tmp_path / "two", "run", section=section, interrupt_after=2, monkeypatch=monkeypatch)
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    model, resumed, resumed_live = train_tiny(tmp_path / "two", "run", section=section)
+    assert resumed["epochs_run"] == summary["epochs_run"] and resumed["best_epoch"] == summary["best_epoch"]
+    assert live_metrics(resumed_live) == live_metrics(live)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights, strict=True))
+
+
+def test_resume_load_ignores_a_checkpoint_written_for_other_params_or_code_saying_which(tmp_path, caplog):
     from mnistflow.training import resume
 
-    np.savez(tmp_path / "checkpoint.npz", record=np.array(json.dumps({"fingerprint": "old"})))
-    assert resume.load(tmp_path / "checkpoint.npz", fingerprint="new") is None
-    assert resume.load(tmp_path / "missing.npz", fingerprint="new") is None
+    caplog.set_level(logging.INFO, logger="mnistflow")
+    path = tmp_path / "checkpoint.npz"
+    old = {"params": "p", "data": "d", "code": {"a.py": "1", "b.py": "2"}}
+    np.savez(path, record=np.array(json.dumps({"fingerprint": old})))
+    assert resume.load(path, fingerprint={**old, "params": "q"}) is None
+    assert resume.load(path, fingerprint={**old, "code": {"a.py": "1", "b.py": "3", "c.py": "4"}}) is None
+    assert resume.load(tmp_path / "missing.npz", fingerprint=old) is None
+    assert [record.message for record in caplog.records] == [
+        f"not resuming from {path}: it was written for other params; starting from epoch 1",
+        f"not resuming from {path}: the training code changed since it was written (b.py, c.py); starting from epoch 1",
+    ]
+
+
+def test_resume_fingerprint_names_each_code_file_and_changes_with_its_bytes(tmp_path, monkeypatch):
+    from mnistflow.training import resume
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "a.py").write_text("A = 1\n")
+    (tmp_path / "pkg" / "sub" / "b.py").write_text("B = 2\n")
+    (tmp_path / "pkg" / "notes.txt").write_text("not code\n")
+    (tmp_path / "stage.py").write_text("")
+    files = resume.python_files("stage.py", "pkg")
+    assert [str(file) for file in files] == ["pkg/a.py", "pkg/sub/b.py", "stage.py"]
+    before = resume.fingerprint(params={"epochs": 1}, code=files)
+    (tmp_path / "pkg" / "sub" / "b.py").write_text("B = 3\n")
+    after = resume.fingerprint(params={"epochs": 1}, code=files)
+    assert sorted(after["code"]) == ["pkg/a.py", "pkg/sub/b.py", "stage.py"]
+    assert [name for name in after["code"] if after["code"][name] != before["code"][name]] == ["pkg/sub/b.py"]
+    assert after["params"] == before["params"] != resume.fingerprint(params={"epochs": 2})["params"]
+
+
+# Kills the train stage (os._exit: no clean-up, as a kill) right after it checkpoints epoch argv[1];
+# the rest of argv is the stage's.
+KILL_AFTER_EPOCH = """
+import os, runpy, sys
+from mnistflow.training import resume
+save, kill_after = resume.Checkpoint.on_epoch_end, int(sys.argv[1])
+def save_then_die(self, epoch, logs=None):
+    save(self, epoch, logs)
+    if epoch + 1 == kill_after:
+        os._exit(9)
+resume.Checkpoint.on_epoch_end = save_then_die
+sys.argv = ["stages/train.py", *sys.argv[2:]]
+runpy.run_path("stages/train.py", run_name="__main__")
+"""
+
+
+def test_train_stage_killed_then_rerun_after_a_code_edit_starts_again_from_epoch_1(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    shutil.copytree(root / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (tmp_path / "stages").mkdir()
+    shutil.copy(root / "stages" / "train.py", tmp_path / "stages" / "train.py")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"seed": 1, "train": {**TINY, "epochs": 3}}))
+    arrays.save_split(tmp_path / "train.npz", *make_digits(3, seed=1))
+    arrays.save_split(tmp_path / "val.npz", *make_digits(1, seed=2))
+    stage = ["--params", "params.yaml", "--train", "train.npz", "--val", "val.npz", "--model", "model.keras", "--card", "model.json",
+             "--live", "live", "--checkpoint", "checkpoint.npz", "--run-log", "run.json"]
+    environment = {**os.environ, "PYTHONPATH": str(tmp_path / "src"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+    def run(*args: str) -> list[str]:
+        """The epochs the run trained, and its resume log lines."""
+        result = subprocess.run([sys.executable, *args], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600)
+        messages = [line.split(": ", 1)[1] for line in result.stderr.splitlines() if ": " in line]
+        return [message.split(":")[0] if message.startswith("epoch ") else message
+                for message in messages if message.startswith(("epoch ", "resuming", "not resuming"))]
+
+    assert run("-c", KILL_AFTER_EPOCH, "1", *stage) == ["epoch 1/3"]
+    assert run("-c", KILL_AFTER_EPOCH, "2", *stage) == ["resuming after epoch 1 of a previous run", "epoch 2/3"]
+    with open(tmp_path / "src" / "mnistflow" / "training" / "model.py", "a") as module:
+        module.write("# an edit\n")
+    assert run("stages/train.py", *stage) == [
+        "not resuming from checkpoint.npz: the training code changed since it was written (src/mnistflow/training/model.py); "
+        "starting from epoch 1",
+        "epoch 1/3", "epoch 2/3", "epoch 3/3",
+    ]
+    assert (tmp_path / "model.keras").is_file() and not (tmp_path / "checkpoint.npz").exists()
 
 
 @pytest.mark.parametrize(
@@ -175,47 +281,37 @@ class WeightsOfEpoch:
         return [self.epoch]
 
 
+LOGS = [{"val_loss": 0.60, "val_accuracy": 0.97}, {"val_loss": 0.55, "val_accuracy": 0.99},
+        {"val_loss": 0.52, "val_accuracy": 0.98}, {"val_loss": 0.53, "val_accuracy": 0.99}]
+
+
 @pytest.mark.parametrize(
-    ("monitor", "kept_epoch"),
+    ("best_by", "kept"),
     [("val_loss", 2), ("val_accuracy", 1)],  # the lowest loss, the highest accuracy (the first on ties)
 )
-def test_keep_best_keeps_the_epoch_with_the_lowest_loss_or_the_highest_accuracy(monitor, kept_epoch):
-    from mnistflow.training.callbacks import KeepBest
+def test_keep_best_keeps_the_epoch_with_the_lowest_loss_or_the_highest_accuracy_and_never_stops(best_by, kept):
+    from mnistflow.training.train import keep_best, kept_epoch
 
-    logs = [{"val_loss": 0.60, "val_accuracy": 0.97}, {"val_loss": 0.55, "val_accuracy": 0.99},
-            {"val_loss": 0.52, "val_accuracy": 0.98}, {"val_loss": 0.53, "val_accuracy": 0.99}]
-    keep, model = KeepBest(monitor=monitor), WeightsOfEpoch()
-    keep.set_model(model)
-    for epoch, values in enumerate(logs):
+    callback, model = keep_best(TrainParams(epochs=4, best_by=best_by)), WeightsOfEpoch()
+    callback.set_model(model)
+    callback.on_train_begin()
+    for epoch, values in enumerate(LOGS):
         model.epoch = epoch
-        keep.on_epoch_end(epoch, dict(values))
-    assert keep.best_epoch == kept_epoch and keep.best_weights == [kept_epoch]
-    assert keep.best_value == logs[kept_epoch][monitor]
+        callback.on_epoch_end(epoch, dict(values))
+    assert callback.best_epoch == kept and callback.best_weights == [kept] and not model.stop_training
+    assert kept_epoch(LOGS, best_by) == kept
 
 
 def test_keep_best_by_val_loss_stops_after_patience_epochs_without_a_lower_loss():
-    from mnistflow.training.callbacks import KeepBest
+    from mnistflow.training.train import keep_best
 
-    keep, model = KeepBest(patience=2, monitor="val_loss"), WeightsOfEpoch()
-    keep.set_model(model)
+    callback, model = keep_best(TrainParams(epochs=9, early_stopping_patience=2)), WeightsOfEpoch()
+    callback.set_model(model)
+    callback.on_train_begin()
     for epoch, loss in enumerate([0.5, 0.4, 0.45, 0.41]):
         model.epoch = epoch
-        keep.on_epoch_end(epoch, {"val_loss": loss})
+        callback.on_epoch_end(epoch, {"val_loss": loss})
         assert model.stop_training is (epoch == 3)
-
-
-def test_outliers_keep_each_digits_pixels_but_scramble_where_they_are():
-    from mnistflow.training.train import outliers
-
-    images = np.arange(4 * 28 * 28, dtype=np.uint16).reshape(4, 28, 28)  # every pixel distinct
-    scrambled = outliers(images, np.random.default_rng(0))
-    for original, mixed in zip(images, scrambled):
-        assert sorted(original.ravel()) == sorted(mixed.ravel()) and (original != mixed).mean() > 0.5
-    tiles = scrambled[2:].reshape(2, 4, 7, 4, 7).transpose(0, 1, 3, 2, 4).reshape(2, 16, 7, 7)
-    originals = images[2:].reshape(2, 4, 7, 4, 7).transpose(0, 1, 3, 2, 4).reshape(2, 16, 7, 7)
-    for tile_set, original_set in zip(tiles, originals):  # the second half moves whole 7x7 tiles
-        assert sorted(map(bytes, tile_set)) == sorted(map(bytes, original_set))
-    assert np.array_equal(scrambled, outliers(images, np.random.default_rng(0)))
 
 
 def test_batches_add_the_outlier_share_with_a_uniform_target():
@@ -229,7 +325,8 @@ def test_batches_add_the_outlier_share_with_a_uniform_target():
 
 
 def test_batches_are_each_epoch_s_shuffled_digits_then_their_outliers_with_a_short_last_batch():
-    from mnistflow.training.train import batches, epoch_order, outlier_count, outliers
+    from mnistflow.core import not_digits
+    from mnistflow.training.train import batches, epoch_order, outlier_count
 
     images, labels = make_digits(3, seed=0)  # 30 digits: batches of 8, 8, 8 and a short 6
     got = [tuple(part.numpy() for part in batch)
@@ -240,7 +337,7 @@ def test_batches_are_each_epoch_s_shuffled_digits_then_their_outliers_with_a_sho
         for start in range(0, 30, 8):
             rows = order[start:start + 8]
             extra = outlier_count(len(rows), 0.25)
-            scrambled = outliers(images[rows[:extra]], np.random.default_rng([4, epoch, start]))
+            scrambled = not_digits.scrambled(images[rows[:extra]], np.random.default_rng([4, epoch, start]))
             targets = np.concatenate([np.eye(10)[labels[rows]], np.full((extra, 10), 0.1)])
             expected.append((np.concatenate([images[rows], scrambled])[..., np.newaxis].astype(np.float32), targets))
     assert [len(x) for x, _ in got] == [10, 10, 10, 8] * 2

@@ -8,7 +8,8 @@ and out-of-range values with one-line messages that name the full key, e.g.
     class TrainParams:
         epochs: int = dataclasses.field(default=10, metadata=check(positive))
 
-A class may add cross-field checks in `__post_init__`, raising ValueError with the full key.
+A class may add cross-field checks in `__post_init__`, raising ValueError with the full key, and
+name renamed keys in a class attribute `RENAMED = {"old": "new"}`, so the old key's error names the new one.
 Library code receives these objects; only stage scripts read `params.yaml` (`load_section`).
 """
 from __future__ import annotations
@@ -86,6 +87,9 @@ def parse(cls: type[Any], mapping: Any, *, key: str) -> Any:
         raise ValueError(f"{key} must be a mapping of parameters; got {mapping!r}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(mapping) - set(fields), key=str)
+    renamed = getattr(cls, "RENAMED", {})  # a class's old key -> its new key, named in the message
+    if unknown and unknown[0] in renamed:
+        raise ValueError(f"{key}.{unknown[0]} is now called {key}.{renamed[unknown[0]]}; rename it")
     if unknown:
         raise ValueError(
             f"{key}.{unknown[0]} is not a known parameter; expected one of: {', '.join(fields)}"

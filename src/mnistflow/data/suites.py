@@ -12,8 +12,8 @@ import logging
 
 import numpy as np
 
-from mnistflow.core import params
-from mnistflow.data import corruptions, ood
+from mnistflow.core import not_digits, params
+from mnistflow.data import corruptions
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class OodParams:
     """The `ood` section: the not-a-digit set, `per_kind` images of each kind."""
 
     per_kind: int = dataclasses.field(default=400, metadata=params.check(params.between(1, 100_000)))
-    kinds: tuple[str, ...] = dataclasses.field(default=ood.KINDS, metadata=params.check(_names_rule(ood.KINDS)))
+    kinds: tuple[str, ...] = dataclasses.field(default=not_digits.KINDS, metadata=params.check(_names_rule(not_digits.KINDS)))
 
 
 def split_seed(seed: int, split: str) -> int:

@@ -1,2 +1,3 @@
-"""Training: the CNN's architecture, its augmentation and BatchNorm layers, the fit loop, callbacks,
-exact resume and distribution strategies."""
+"""Training: what one epoch does is train.py read top to bottom, with model.py (the network) and
+resume.py (the per-epoch checkpoint); config.py holds the params, augment.py and batch_norm.py
+two layers the model is built from, distribute.py the multi-device strategies."""

@@ -1,6 +1,6 @@
 """The CNN, built from params: a Keras Functional model from raw 0-255 pixels to softmax digits.
 
-    model = build_model(ArchitectureParams(), AugmentParams(), mixed_precision=False)
+    model = build_model(config.ArchitectureParams(), config.AugmentParams(), mixed_precision=False)
 
 Layout: Input (28, 28, 1) float32 raw pixels -> augmentation (rotation, zoom, translation in one
 resampling, augment.RandomAffine; active only in training) -> noise and blur (training only) ->
@@ -9,106 +9,12 @@ Rescaling(1/255)) -> conv blocks -> Flatten (or global average pooling) ->
 optional Dense hidden layer -> Dropout -> Dense(10) softmax in float32. Each conv block is
 Conv2D -> optional normalisation (`norm`: GroupNormalization with one group, or BatchNormalization)
 -> ReLU -> optional 2x2 MaxPooling -> optional Dropout; put
-several blocks without pooling in a row for a VGG-style stack.
+several blocks without pooling in a row for a VGG-style stack. The params are in config.py.
 """
 from __future__ import annotations
 
-import dataclasses
-import math
-from typing import Literal
-
-from mnistflow.core import arrays, params
-
-UNIT_INTERVAL = params.between(0, 1, high_open=True)
-
-
-def _window(value) -> str | None:
-    return None if value == 0 or (3 <= value <= arrays.SIDE - 1 and value % 2 == 1) else "0 (off) or an odd number of pixels from 3 to 27"
-
-
-@dataclasses.dataclass(frozen=True)
-class ConvBlock:
-    """One convolution block (`train.model.blocks[i]`)."""
-
-    filters: int = dataclasses.field(default=32, metadata=params.check(params.positive))
-    kernel_size: int = dataclasses.field(default=3, metadata=params.check(params.positive))
-    strides: int = dataclasses.field(default=1, metadata=params.check(params.positive))
-    padding: Literal["same", "valid"] = "same"
-    batch_norm: bool = False
-    pool: bool = False  # 2x2 max pooling after the activation
-    dropout: float = dataclasses.field(default=0.0, metadata=params.check(UNIT_INTERVAL))
-
-
-@dataclasses.dataclass(frozen=True)
-class ArchitectureParams:
-    """`train.model`: the layers between the (augmented, rescaled) input and the softmax."""
-
-    blocks: tuple[ConvBlock, ...] = (
-        ConvBlock(32, padding="valid", batch_norm=True),
-        ConvBlock(32, padding="valid", batch_norm=True, pool=True, dropout=0.25),
-        ConvBlock(64, padding="valid", batch_norm=True),
-        ConvBlock(64, padding="valid", batch_norm=True, pool=True, dropout=0.25),
-    )
-    # rescale: pixels / 255. per_image: subtract each image's background level (a low quantile of its
-    # pixels) and divide by its max above that, so a raised, grey or faded background and low contrast all look like MNIST
-    # (the same idea as core.digit_image.prepare for files, but inside the model, so every
-    # consumer of the saved model gets it).
-    normalize: Literal["rescale", "per_image"] = "per_image"
-    # Before normalising, subtract the image's grey opening with a tophat x tophat square (a white
-    # top-hat): bright areas too wide for that square to fit in a stroke (a band at the edge, fog, a
-    # raised background) go, strokes stay. 0: off. docs/robustness.md says how 11 was chosen.
-    tophat: int = dataclasses.field(default=11, metadata=params.check(_window))
-    # What a block's batch_norm (and dense_batch_norm) puts after the layer: batch (BatchNormalization,
-    # moving statistics fixed after training) or layer (GroupNormalization with one group: each
-    # image's own statistics over the whole feature map, per-channel scale and shift).
-    norm: Literal["batch", "layer"] = "layer"
-    global_pool: bool = False  # GlobalAveragePooling2D instead of Flatten
-    dense_units: int = dataclasses.field(default=256, metadata=params.check(params.non_negative))  # 0: none
-    dense_batch_norm: bool = True
-    dropout: float = dataclasses.field(default=0.4, metadata=params.check(UNIT_INTERVAL))  # before the output layer
-    # Keras's 0.99 lets the moving statistics lag for hundreds of steps; 0.9 makes a model
-    # that has trained for one or two epochs evaluate well (short, fast runs).
-    batch_norm_momentum: float = dataclasses.field(default=0.99, metadata=params.check(UNIT_INTERVAL))
-
-    def __post_init__(self) -> None:
-        if not self.blocks:
-            raise ValueError("train.model.blocks must list at least one convolution block; got []")
-        feature_map_sides(self.blocks)
-
-
-@dataclasses.dataclass(frozen=True)
-class AugmentParams:
-    """`train.augment`: random transforms applied to training batches only (0 turns one off)."""
-
-    rotation: float = dataclasses.field(default=9.0, metadata=params.check(params.between(0, 180)))  # degrees, +-
-    zoom: float = dataclasses.field(default=0.08, metadata=params.check(UNIT_INTERVAL))  # fraction, +-
-    translation: float = dataclasses.field(default=0.08, metadata=params.check(UNIT_INTERVAL))  # fraction of the side, +-
-    # Gaussian pixel noise, std drawn per image in [0, noise] x 255, and Gaussian blur, sigma drawn
-    # per image in [0, blur] pixels (augment.RandomNoiseBlur). Neither is one of the robustness
-    # suite's corruptions (docs/robustness.md says why they are disjoint).
-    noise: float = dataclasses.field(default=0.15, metadata=params.check(params.between(0, 1)))
-    blur: float = dataclasses.field(default=1.5, metadata=params.check(params.between(0, 3)))
-
-
-NO_AUGMENTATION = AugmentParams(rotation=0, zoom=0, translation=0, noise=0, blur=0)
-
-
-def feature_map_sides(blocks: tuple[ConvBlock, ...]) -> list[int]:
-    """The feature map's side after each block; ValueError (naming the block) if it vanishes."""
-    side, sides = arrays.SIDE, []
-    for index, block in enumerate(blocks):
-        if block.padding == "valid":
-            side = side - block.kernel_size + 1
-        side = math.ceil(side / block.strides) if side > 0 else side
-        if block.pool:
-            side //= 2
-        if side < 1:
-            raise ValueError(
-                f"train.model.blocks[{index}] shrinks the 28x28 image to nothing; "
-                "use fewer pooling or strided blocks, or padding 'same'"
-            )
-        sides.append(side)
-    return sides
+from mnistflow.core import arrays
+from mnistflow.training.config import NO_AUGMENTATION, ArchitectureParams, AugmentParams
 
 
 def build_model(
@@ -132,7 +38,10 @@ def build_model(
     compute = "mixed_bfloat16" if mixed_precision else "float32"
 
     def normalization(name: str):
-        """The layer after a block's conv (or the dense layer) that `architecture.norm` names."""
+        """The layer after a block's conv (or the dense layer) that `architecture.norm` names.
+
+        Named `*_bn` whichever it is: the names are in the saved .keras file, so renaming them would
+        change the bytes (and the dvc.lock hash) of every model trained before."""
         if architecture.norm == "layer":
             return layers.GroupNormalization(groups=1, dtype=compute, name=name)
         return batch_normalization(momentum=architecture.batch_norm_momentum, dtype=compute, name=name)
@@ -157,9 +66,9 @@ def build_model(
         name = f"block{index + 1}"
         x = layers.Conv2D(
             block.filters, block.kernel_size, strides=block.strides, padding=block.padding,
-            use_bias=not block.batch_norm, dtype=compute, name=f"{name}_conv",  # BN's beta replaces the bias
+            use_bias=not block.norm, dtype=compute, name=f"{name}_conv",  # the norm's shift replaces the bias
         )(x)
-        if block.batch_norm:
+        if block.norm:
             x = normalization(f"{name}_bn")(x)
         x = layers.Activation("relu", dtype=compute, name=f"{name}_relu")(x)
         if block.pool:
@@ -171,8 +80,8 @@ def build_model(
     else:
         x = layers.Flatten(dtype=compute, name="flatten")(x)
     if architecture.dense_units:
-        x = layers.Dense(architecture.dense_units, use_bias=not architecture.dense_batch_norm, dtype=compute, name="dense")(x)
-        if architecture.dense_batch_norm:
+        x = layers.Dense(architecture.dense_units, use_bias=not architecture.dense_norm, dtype=compute, name="dense")(x)
+        if architecture.dense_norm:
             x = normalization("dense_bn")(x)
         x = layers.Activation("relu", dtype=compute, name="dense_relu")(x)
     if architecture.dropout:

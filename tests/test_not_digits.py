@@ -1,10 +1,10 @@
-"""Unit tests for the out-of-distribution set (mnistflow.data.ood)."""
+"""Unit tests for the not-digits: the drawn out-of-distribution set and the scrambled digits (mnistflow.core.not_digits)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mnistflow.data import ood
+from mnistflow.core import not_digits as ood
 
 DRAWN = ("scribbles", "shapes", "letters")  # the kinds shaped like MNIST's digits
 
@@ -97,3 +97,16 @@ def test_make_ood_rejects_repeated_or_no_kinds(kinds, got):
 def test_make_ood_rejects_a_negative_seed():
     with pytest.raises(ValueError, match=r"seed must be a non-negative integer; got -1"):
         ood.make_ood(1, seed=-1)
+
+
+def test_scrambled_keeps_each_digits_pixels_but_scrambles_where_they_are():
+
+    images = np.arange(4 * 28 * 28, dtype=np.uint16).reshape(4, 28, 28)  # every pixel distinct
+    scrambled = ood.scrambled(images, np.random.default_rng(0))
+    for original, mixed in zip(images, scrambled):
+        assert sorted(original.ravel()) == sorted(mixed.ravel()) and (original != mixed).mean() > 0.5
+    tiles = scrambled[2:].reshape(2, 4, 7, 4, 7).transpose(0, 1, 3, 2, 4).reshape(2, 16, 7, 7)
+    originals = images[2:].reshape(2, 4, 7, 4, 7).transpose(0, 1, 3, 2, 4).reshape(2, 16, 7, 7)
+    for tile_set, original_set in zip(tiles, originals):  # the second half moves whole 7x7 tiles
+        assert sorted(map(bytes, tile_set)) == sorted(map(bytes, original_set))
+    assert np.array_equal(scrambled, ood.scrambled(images, np.random.default_rng(0)))

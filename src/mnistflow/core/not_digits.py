@@ -1,9 +1,11 @@
-"""A deterministic out-of-distribution set: 28x28 images that are not digits, styled like MNIST.
+"""Images that are not digits, made in one place: drawn ones for the `ood` stage's sets, and
+digits scrambled beyond recognition for training's outlier exposure.
 
-    from mnistflow.data import ood
-    images, kinds = ood.make_ood(200, seed=0)   # uint8 (1000, 28, 28); uint8 indices into ood.KINDS
+    from mnistflow.core import not_digits
+    images, kinds = not_digits.make_ood(200, seed=0)   # uint8 (1000, 28, 28); uint8 indices into KINDS
+    scrambled = not_digits.scrambled(digits, rng)      # same shape as digits: each one's pixels moved
 
-Five kinds, `n_per_kind` images each, in the order asked for:
+Drawn (`make_ood`): five kinds, `n_per_kind` images each, in the order asked for:
 - uniform_noise: every pixel uniform in 0-255;
 - scribbles: 2-3 smooth random strokes, crossing (control points smoothed by Chaikin's corners);
 - shapes: a filled disc, or a rectangle or triangle, outlined or filled, turned at random;
@@ -13,6 +15,9 @@ Strokes, shapes and letters are drawn at 4x, then made like MNIST's digits by
 `digit_image.prepare` (longer side scaled to 20 pixels, anti-aliased, centre of mass at the
 centre). Noise fills the frame; specks lie in the central 20x20 box. Inverted digits are left out
 on purpose (an inverted digit is still a digit): docs/corruptions_notes.md.
+
+Scrambled (`scrambled`): made from the training batch's own digits, so they share its ink and
+contrast, and never from the drawn kinds, which are held out to measure detection.
 """
 from __future__ import annotations
 
@@ -151,3 +156,22 @@ def _letters(count: int, rng: np.random.Generator) -> np.ndarray:
         tilted = canvas.rotate(float(rng.uniform(-12, 12)), resample=Image.Resampling.BILINEAR)
         images[index] = _mnist_like(tilted)
     return images
+
+
+TILE = 7  # scrambled tiles: the 28x28 field as a 4x4 grid
+
+
+def scrambled(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Not-digits made from digits: the first half with every pixel shuffled, the rest with their
+    7x7 tiles shuffled. Each keeps its digit's ink and contrast, none keeps a digit's shape."""
+    count = len(digits)
+    result = digits.reshape(count, -1).copy()
+    half = count // 2
+    for index in range(half):
+        result[index] = result[index, rng.permutation(result.shape[1])]
+    grid = SIDE // TILE
+    tiles = digits[half:].reshape(count - half, grid, TILE, grid, TILE).transpose(0, 1, 3, 2, 4).reshape(count - half, grid * grid, TILE, TILE)
+    for index in range(count - half):
+        tiles[index] = tiles[index, rng.permutation(grid * grid)]
+    result[half:] = tiles.reshape(count - half, grid, grid, TILE, TILE).transpose(0, 1, 3, 2, 4).reshape(count - half, -1)
+    return result.reshape(digits.shape)
