@@ -9,7 +9,7 @@ mean and variance re-estimated on the first half of the same set (AdaBN, Li et a
 forward pass in training mode, dropout off). A large gain means the corruption moves the
 activations' statistics away from the training set's, which a normalisation by each image's own
 statistics (`train.model.norm: layer`) does not depend on. A diagnostic, not a method: a served
-model sees one image at a time, not a batch of one corruption. docs/robustness.md shows the table.
+model sees one image at a time, not a batch of one corruption. docs/benchmarks.md shows the table.
 """
 from __future__ import annotations
 

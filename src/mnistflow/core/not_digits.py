@@ -169,7 +169,7 @@ def scrambled(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     half = count // 2
     for index in range(half):
         result[index] = result[index, rng.permutation(result.shape[1])]
-    grid = SIDE // TILE
+    grid = arrays.SIDE // TILE
     tiles = digits[half:].reshape(count - half, grid, TILE, grid, TILE).transpose(0, 1, 3, 2, 4).reshape(count - half, grid * grid, TILE, TILE)
     for index in range(count - half):
         tiles[index] = tiles[index, rng.permutation(grid * grid)]

@@ -136,7 +136,7 @@ class TrainParams:
     # The validation figure that picks the kept weights (and drives early stopping and plateau):
     # val_loss moves smoothly; val_accuracy on 6,000 images moves in steps of one image (0.017%).
     best_by: Literal["val_loss", "val_accuracy"] = "val_loss"
-    mixed_precision: bool = False  # bfloat16 compute: ~1.5x faster with AMX / AVX-512 BF16, ~5x slower without (docs/training.md)
+    mixed_precision: bool = False  # bfloat16 compute: faster with AMX / AVX-512 BF16, several times slower without (bench/precision.py; docs/benchmarks.md)
     distribution: Distribution = "none"  # none | mirrored | multi_worker (docs/scaling.md)
     # Temperature scaling (Guo et al. 2017) fitted on the validation split and built into the saved
     # model, and the share of validation digits whose top probability sets the "unsure" threshold.
