@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import pathlib
+import re
 import shutil
 import time
 
@@ -186,3 +187,32 @@ def test_dvc_repro_force_changes_no_tracked_file_and_prints_no_tensorflow_chatte
         assert log["stage"] == stage and keys <= set(log)
     tracked = pipeline.run("git", "ls-files", "metrics", "plots").stdout.split()
     assert not [path for path in tracked if "seconds" in (pipeline.root / path).read_text(errors="replace")]
+
+
+@pytest.mark.e2e
+def test_collected_field_digits_change_the_field_figure_and_rerun_only_the_stages_that_read_them(pipeline):
+    needs("field", "field_eval", "summary")
+    from mnistflow.core import field_record
+
+    # A fresh clone has no field data: the figures say so instead of a made-up zero.
+    empty = json.loads((pipeline.root / "metrics/field.json").read_text())
+    assert (empty["count"], empty["accuracy"], empty["unsure_share"]) == (0, None, None)
+    assert "field_acc" not in json.loads((pipeline.root / "metrics/headline.json").read_text())
+
+    images, labels = make_digits(2, seed=9)  # what `serve --collect data/field` writes: one record per digit
+    for image, label in zip(images, labels):
+        record = field_record.dumps(image, label=int(label), answer={}, model_md5=None, raw=None)
+        (pipeline.root / "data/field" / field_record.file_name(image)).write_text(record)
+    assert "data/field" in pipeline.dvc("status", "field").stdout
+
+    repro = pipeline.dvc("repro")
+    ran = set(re.findall(r"Running stage '([^']+)'", repro.stdout))
+    assert ran == {"field", "oversample", "field_eval", "summary"}, repro.stdout  # train: its input did not change
+    collected = json.loads((pipeline.root / "metrics/field.json").read_text())
+    assert 0 < collected["count"] < 20 and 0.0 <= collected["accuracy"] <= 1.0
+
+    diff = json.loads(pipeline.dvc("metrics", "diff", "--json").stdout)
+    assert diff["metrics/headline.json"]["field_acc"] == {"old": None, "new": collected["accuracy"]}
+    data_diff = json.loads(pipeline.dvc("diff", "--json").stdout)
+    assert len([entry for entry in data_diff["added"] if entry["path"].startswith("data/field/")]) == 20
+    pipeline.commit("collected twenty field digits")
