@@ -114,10 +114,6 @@ def test_field_params_reject_out_of_range_and_unknown_keys(section, message):
         params.parse(field.FieldParams, section, key="field")
 
 
-def test_field_params_defaults_are_params_yaml_values():
-    assert params.load_section(ROOT / "params.yaml", "field", field.FieldParams) == field.FieldParams()
-
-
 def test_field_metrics_give_accuracy_recall_and_unsure_share():
     labels = np.array([0, 0, 1, 2], np.uint8)
     probabilities = np.eye(10, dtype=np.float32)[[0, 1, 1, 2]]
