@@ -157,3 +157,22 @@ def test_field_stage_packs_a_folder_into_train_and_eval_and_names_a_bad_record_i
     refused = run_stage("field.py", "--params", str(ROOT / "params.yaml"), "--folder", str(folder), *outs)
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines() == [f"error: {folder / ('e' * 32 + '.json')}: label must be a digit 0-9; got 12"]
+
+
+def test_oversample_stage_mixes_in_the_field_train_part_only_when_train_share_asks(tmp_path):
+    from mnistflow.core import arrays, cli
+    from stage_scripts import load_stage
+
+    arrays.save_split(tmp_path / "train.npz", np.zeros((4, 28, 28), np.uint8), np.array([0, 0, 1, 1], np.uint8))
+    arrays.save_split(tmp_path / "field.npz", np.stack([digit_image(value) for value in range(6)]), np.full(6, 2, np.uint8))
+    stage = load_stage("oversample")
+    counts = {}
+    for share in (0.0, 1.0):
+        (tmp_path / "params.yaml").write_text(f"seed: 1\noversample:\n  method: none\nfield:\n  train_share: {share}\n")
+        status = cli.run(stage.main, [
+            "--params", str(tmp_path / "params.yaml"), "--train", str(tmp_path / "train.npz"), "--field-train", str(tmp_path / "field.npz"),
+            "--out", str(tmp_path / "out.npz"), "--counts", str(tmp_path / "c.csv"), "--figure", str(tmp_path / "c.png"),
+        ])
+        assert status == 0
+        counts[share] = arrays.class_counts(arrays.load_split(tmp_path / "out.npz")[1])[:3].tolist()
+    assert counts == {0.0: [2, 2, 0], 1.0: [2, 2, 6]}
