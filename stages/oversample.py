@@ -1,8 +1,12 @@
 """Stage `oversample`: balance the training split's digits (imbalanced-learn); val/test never.
 
     python stages/oversample.py --params params.yaml --train data/prepared/train.npz \
+        [--field-train data/field_split/train.npz] \
         --out data/balanced/train.npz --counts plots/oversample/class_counts.csv \
         --figure plots/oversample/class_counts.png
+
+With --field-train, `field.train_share` of the field set's train part is added first (docs/field.md);
+its eval part is never read here.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import logging
 import sys
 
 from mnistflow.core import arrays, atomic, cli, figures, params
+from mnistflow.data import field
 from mnistflow.data.oversample import OversampleParams, oversample
 
 log = logging.getLogger("oversample")
@@ -28,6 +33,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", required=True)
     parser.add_argument("--train", required=True, help="prepared training split (.npz)")
+    parser.add_argument("--field-train", help="the field set's train part (.npz), mixed in by field.train_share")
     parser.add_argument("--out", required=True, help="balanced training split (.npz)")
     parser.add_argument("--counts", required=True, help="class counts before/after (.csv)")
     parser.add_argument("--figure", required=True, help="class counts before/after (.png)")
@@ -35,8 +41,12 @@ def main(argv=None) -> None:
 
     config = params.load_section(args.params, "oversample", OversampleParams)
     seed = params.load_seed(args.params)
+    share = params.load_section(args.params, "field", field.FieldParams).train_share if args.field_train else 0.0
     images, labels = arrays.load_split(args.train)
     log.info("read %s: images %s, counts %s", args.train, images.shape, arrays.class_counts(labels).tolist())
+    if args.field_train:
+        images, labels = field.mix(images, labels, *arrays.load_split(args.field_train), share=share)
+        log.info("mixed in field digits (field.train_share %g): images %s", share, images.shape)
 
     balanced_images, balanced_labels = oversample(
         images, labels, method=config.method, sampling_strategy=config.sampling_strategy,

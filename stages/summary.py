@@ -1,7 +1,7 @@
 """Stage summary: the headline figures `dvc exp show` compares experiments by, in one small file.
 
     python stages/summary.py --test-metrics metrics/evaluate.json --val-metrics metrics/evaluate_val.json \
-        [--robustness metrics/robustness.json] --out metrics/headline.json
+        [--robustness metrics/robustness.json] [--field metrics/field.json] --out metrics/headline.json
 
 The output is the pipeline's only declared metrics file; the files it reads are the detail, kept in
 git and compared with `dvc metrics diff <rev> --targets <file>` (docs/experiments.md).
@@ -26,14 +26,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--test-metrics", required=True, type=pathlib.Path, help="the evaluate stage's test metrics (JSON)")
     parser.add_argument("--val-metrics", required=True, type=pathlib.Path, help="the evaluate stage's validation metrics (JSON)")
     parser.add_argument("--robustness", type=pathlib.Path, help="the robustness stage's metrics (JSON); optional")
+    parser.add_argument("--field", type=pathlib.Path, help="the field_eval stage's metrics (JSON); optional")
     parser.add_argument("--out", required=True, help="the headline metrics file to write (JSON)")
     args = parser.parse_args(argv)
 
     test = cli.read_json(args.test_metrics, stage="evaluate")
     val = cli.read_json(args.val_metrics, stage="evaluate")
     robustness = cli.read_json(args.robustness, stage="robustness") if args.robustness is not None else None
+    field = cli.read_json(args.field, stage="field_eval") if args.field is not None else None
     try:
-        figures = summary.headline(test=test, val=val, robustness=robustness)
+        figures = summary.headline(test=test, val=val, robustness=robustness, field=field)
     except ValueError as error:
         sources = f"{args.test_metrics}, {args.val_metrics}" + (f", {args.robustness}" if args.robustness else "")
         raise ValueError(f"{error} (read {sources})") from None

@@ -14,7 +14,7 @@ import pytest
 
 from mnistflow.classical import baselines
 from mnistflow.core import params
-from mnistflow.data import oversample, preprocess, suites
+from mnistflow.data import field as field_set, oversample, preprocess, suites
 from mnistflow.evaluation import evaluate, robustness
 from mnistflow.fetch import config
 from mnistflow.training import config as training
@@ -31,6 +31,7 @@ SECTIONS = {
     "robustness": robustness.RobustnessParams,
     "evaluate": evaluate.EvaluateParams,
     "baselines": baselines.BaselinesParams,
+    "field": field_set.FieldParams,
 }
 TOP_LEVEL_KEYS = {"seed"}  # read by params.load_seed, not a section
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import pathlib
+import re
 import shutil
 import time
 
@@ -205,3 +206,31 @@ def test_a_docstring_edit_in_core_figures_leaves_train_up_to_date_and_changes_on
     assert "train" not in changed and "preprocess" in importers
     assert {name.split("@")[0] for name in changed} == importers
     assert "Data and pipelines are up to date." in pipeline.dvc("status").stdout
+
+
+def test_collected_field_digits_change_the_field_figure_and_rerun_only_the_stages_that_read_them(pipeline):
+    needs("field", "field_eval", "summary")
+    from mnistflow.core import field_record
+
+    # A fresh clone has no field data: the figures say so instead of a made-up zero.
+    empty = json.loads((pipeline.root / "metrics/field.json").read_text())
+    assert (empty["count"], empty["accuracy"], empty["unsure_share"]) == (0, None, None)
+    assert "field_acc" not in json.loads((pipeline.root / "metrics/headline.json").read_text())
+
+    images, labels = make_digits(2, seed=9)  # what `serve --collect data/field` writes: one record per digit
+    for image, label in zip(images, labels):
+        record = field_record.dumps(image, label=int(label), answer={}, model_md5=None, raw=None)
+        (pipeline.root / "data/field" / field_record.file_name(image)).write_text(record)
+    assert "data/field" in pipeline.dvc("status", "field").stdout
+
+    repro = pipeline.dvc("repro")
+    ran = set(re.findall(r"Running stage '([^']+)'", repro.stdout))
+    assert ran == {"field", "oversample", "field_eval", "summary"}, repro.stdout  # train: its input did not change
+    collected = json.loads((pipeline.root / "metrics/field.json").read_text())
+    assert 0 < collected["count"] < 20 and 0.0 <= collected["accuracy"] <= 1.0
+
+    diff = json.loads(pipeline.dvc("metrics", "diff", "--json").stdout)
+    assert diff["metrics/headline.json"]["field_acc"] == {"old": None, "new": collected["accuracy"]}
+    data_diff = json.loads(pipeline.dvc("diff", "--json").stdout)
+    assert len([entry for entry in data_diff["added"] if entry["path"].startswith("data/field/")]) == 20
+    pipeline.commit("collected twenty field digits")

@@ -101,3 +101,37 @@ def test_page_shows_a_prediction_and_the_28x28_preview_for_a_drawn_stroke_then_t
         assert page.locator("#error").is_visible()
     assert requested and all(url.startswith(server.url + "/") for url in requested), requested
     assert [text for text in console_errors if "400" not in text] == []  # the refused upload logs its 400; nothing else fails
+
+
+def test_page_saves_a_corrected_digit_under_the_collect_folder_and_shows_no_control_without_collect(browser_page, tmp_path):
+    import json
+
+    from playwright.sync_api import expect
+
+    from mnistflow.core import field_record
+
+    page = browser_page
+    with served_model.running_server(served_model.onnx_file()) as server:
+        page.goto(server.url + "/")
+        draw_seven(page)
+        expect(page.locator("#prediction")).to_have_text(re.compile(r"^[0-9]$"))
+        expect(page.locator("#answer")).to_have_attribute("aria-busy", "false")
+        assert page.locator("#feedback").is_hidden()  # no --collect: no control
+
+    folder = tmp_path / "collected"
+    with served_model.running_server(served_model.onnx_file(), "--collect", str(folder)) as server:
+        assert f"collecting digits into {folder}" in server.first_lines[-1]
+        page.goto(server.url + "/")
+        draw_seven(page)
+        expect(page.locator("#answer")).to_have_attribute("aria-busy", "false")
+        expect(page.locator("#feedback")).to_be_visible()
+        answered = int(page.locator("#prediction").inner_text())
+        label = (answered + 1) % 10  # "it is a ...": a digit other than the model's answer
+        page.get_by_role("button", name=f"it is a {label}", exact=True).click()
+        expect(page.locator("#saved")).to_have_text(f"Saved as a {label}.")
+        assert page.locator("#error").is_hidden()
+    files = sorted(folder.iterdir())
+    assert len(files) == 1 and field_record.NAME.fullmatch(files[0].name)
+    image, saved_label = field_record.loads(files[0].read_text(), source=str(files[0]))
+    assert saved_label == label and files[0].name == field_record.file_name(image)
+    assert json.loads(files[0].read_text())["answer"]["digit"] == answered

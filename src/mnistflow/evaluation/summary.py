@@ -20,20 +20,23 @@ FIGURES = [
     ("test_ece", "test", ("calibration", "ece")),  # only when evaluate writes calibration
     ("val_acc", "val", ("accuracy",)),
     ("corrupted_acc", "robustness", ("mean_corrupted_accuracy",)),  # only with robustness metrics
+    ("field_acc", "field", ("accuracy",)),  # only with field metrics that have digits (docs/field.md)
 ]
 # Figures not every run has yet -> the section of their source that holds them (None: the whole
 # source). They are left out when that is absent; any other missing key is an error.
-OPTIONAL = {"test_ece": "calibration", "corrupted_acc": None}
+OPTIONAL = {"test_ece": "calibration", "corrupted_acc": None, "field_acc": None}
 
 
 def headline(
-    *, test: Mapping[str, Any], val: Mapping[str, Any], robustness: Mapping[str, Any] | None = None
+    *, test: Mapping[str, Any], val: Mapping[str, Any], robustness: Mapping[str, Any] | None = None,
+    field: Mapping[str, Any] | None = None,
 ) -> dict[str, float | int]:
     """The headline figures from the loaded test, validation and (optional) robustness metrics.
 
-    test_ece appears when `test` has "calibration"; corrupted_acc when `robustness` is given.
+    test_ece appears when `test` has "calibration"; corrupted_acc when `robustness` is given;
+    field_acc when `field` is given and has an accuracy (null: no field digits, so no figure).
     """
-    sources = {"test": test, "val": val, "robustness": robustness}
+    sources = {"test": test, "val": val, "robustness": robustness, "field": field}
     result: dict[str, float | int] = {}
     for key, source, path in FIGURES:
         value: Any = sources[source]
@@ -47,6 +50,8 @@ def headline(
                     f"re-run the stage that writes them (dvc repro)"
                 )
             value = value[name]
+        if value is None and key in OPTIONAL:
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"the {source} metrics' {'.'.join(path)!r} must be a number; got {value!r}")
         result[key] = value

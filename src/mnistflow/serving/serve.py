@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"longest a request waits for others to batch with (default: {DEFAULTS.max_wait_ms:g})")
     parser.add_argument("--threads", type=int, default=THREADS,
                         help=f"onnxruntime intra-op threads for the model (default: {THREADS}; the event loop needs a core too)")
+    parser.add_argument("--collect", metavar="DIR", help="save the digits people confirm or correct on the page under DIR "
+                        "(POST /feedback; docs/field.md); off by default")
     parser.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
 
 
@@ -56,14 +58,17 @@ def run(args: argparse.Namespace) -> int:
     config = batching.BatchingConfig(max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms)
     import uvicorn  # here, not at the top: `predict` need not pay for importing the server
 
-    from mnistflow.serving import model_info, runtime, server
+    from mnistflow.serving import feedback, model_info, runtime, server
 
-    app = server.create_app(runtime.load(path, threads=args.threads), batching_config=config, model_info=model_info.describe(path))
+    info = model_info.describe(path)
+    collector = feedback.Collector(args.collect, model_md5=info["md5"]) if args.collect else None
+    app = server.create_app(runtime.load(path, threads=args.threads), batching_config=config, model_info=info, collector=collector)
     listening = listen(args.host, args.port)
     host, port = listening.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"serving {path} at http://{shown}:{port}/ (batches of up to {config.max_batch_size}, "
-          f"waiting up to {config.max_wait_ms:g} ms)", file=sys.stderr, flush=True)
+          f"waiting up to {config.max_wait_ms:g} ms)" + (f"; collecting digits into {args.collect}" if args.collect else ""),
+          file=sys.stderr, flush=True)
     uvicorn_config = uvicorn.Config(app, log_config=None, access_log=args.access_log, lifespan="on",
                                     log_level=logging.INFO if args.access_log else logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn shuts down gracefully on Ctrl-C, then re-raises it

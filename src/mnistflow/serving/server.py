@@ -11,6 +11,7 @@
 | `GET /v1/models/mnist` | TF Serving's model status, plus the model's hash, git revision, test metrics and the batcher's counters |
 | `GET /healthz` | `{"status": "ok"}` |
 | `GET /` | the page (`static/`): draw a digit, see the 28x28 the model saw and its top three |
+| `POST /feedback` | only with a `collector` (`serve --collect DIR`): save a labelled digit (`feedback`) |
 
 Every model call goes through one `batching.Batcher`. Every refusal is a 4xx (503 when the queue is
 full) with one line of JSON, `{"error": "..."}`, TF Serving's own error shape. Nothing reads a path
@@ -34,7 +35,7 @@ import starlette.formparsers
 from fastapi import responses
 
 from mnistflow.core import arrays
-from mnistflow.serving import batching, payloads, predict
+from mnistflow.serving import batching, feedback, payloads, predict
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class Limits:
 
 
 def create_app(model: Model, *, batching_config: batching.BatchingConfig | None = None, limits: Limits | None = None,
-               model_info: dict[str, Any] | None = None) -> fastapi.FastAPI:
+               model_info: dict[str, Any] | None = None, collector: feedback.Collector | None = None) -> fastapi.FastAPI:
     """The app around a loaded model: `model.predict(float32 (N, 28, 28, 1)) -> (N, 10)`, called in batches."""
     limits = limits or Limits()
     batcher = batching.Batcher(model.predict, batching_config)
@@ -114,6 +115,10 @@ def create_app(model: Model, *, batching_config: batching.BatchingConfig | None 
     async def health() -> responses.Response:
         return _json({"status": "ok"})
 
+    if collector is not None:  # POST /feedback and the page's control (serving/feedback.py); else both absent
+        feedback.add_route(app, collector=collector, batcher=batcher, unsure_threshold=model.unsure_threshold,
+                           max_pixels=limits.max_image_pixels)
+        pages["/"] = (feedback.page_with_control(pages["/"][0]), pages["/"][1])
     for route, (content, media_type) in pages.items():
         app.add_api_route(route, _page(content, media_type), methods=["GET"], include_in_schema=False)
     return app

@@ -3,6 +3,9 @@
 // At most one request is in flight; strokes made meanwhile are sent when it returns, so the answer
 // follows the drawing without queueing a request per mouse move. The answer panel is aria-busy
 // from the first stroke not yet answered until the answer to the last one is shown.
+// When the server collects (`serve --collect DIR`, which marks <body data-collect="on">), the answer
+// gets a "Right / it is a ..." control: it posts the image that answer was for, with the label the
+// person gives, to /feedback, and says what the server saved.
 "use strict";
 
 const pad = document.getElementById("pad");
@@ -14,6 +17,10 @@ const ranking = document.getElementById("top");
 const error = document.getElementById("error");
 const upload = document.getElementById("upload");
 const answerPanel = document.getElementById("answer");
+const feedback = document.getElementById("feedback");
+const saved = document.getElementById("saved");
+const collecting = document.body.dataset.collect === "on";
+let shown = null; // {blob, name, digit} of the answer on screen: what feedback saves
 
 const STROKE = 22; // pixels on the 280-pixel pad: MNIST's 2-3 pixel stroke once a digit ~200 pixels tall is scaled to 20 of 28
 let drawing = false;
@@ -37,6 +44,9 @@ function clearPad() {
   prediction.textContent = "";
   verdict.hidden = true;
   ranking.replaceChildren();
+  shown = null;
+  feedback.hidden = true;
+  saved.textContent = "";
   preview.getContext("2d").clearRect(0, 0, preview.width, preview.height);
   showError(null);
 }
@@ -113,6 +123,9 @@ async function send(blob, name) {
     if (number !== latest) return; // a later request (an upload while drawing, say) has the say
     if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
     show(answer.predictions[0]);
+    shown = { blob, name, digit: answer.predictions[0].digit };
+    feedback.hidden = !collecting;
+    saved.textContent = "";
     showError(null);
   } catch (failure) {
     if (number === latest) showError(failure.message);
@@ -140,6 +153,35 @@ function show(result) {
     row.children[2].textContent = percent;
     return row;
   }));
+}
+
+async function saveLabel(label) {
+  if (!shown) return;
+  const form = new FormData();
+  form.append("label", String(label));
+  form.append("file", shown.blob, shown.name);
+  saved.textContent = "Saving...";
+  try {
+    const response = await fetch("/feedback", { method: "POST", body: form });
+    const answer = await response.json().catch(() => ({ error: `the server answered ${response.status} without JSON` }));
+    if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
+    saved.textContent = answer.new ? `Saved as a ${answer.label}.` : `Already saved (as a ${answer.label} or otherwise).`;
+    showError(null);
+  } catch (failure) {
+    saved.textContent = "";
+    showError(failure.message);
+  }
+}
+
+document.getElementById("right").addEventListener("click", () => shown && saveLabel(shown.digit));
+const digits = document.getElementById("digits");
+for (let digit = 0; digit <= 9; digit++) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = String(digit);
+  button.setAttribute("aria-label", `it is a ${digit}`);
+  button.addEventListener("click", () => saveLabel(digit));
+  digits.append(button);
 }
 
 function showError(message) {
