@@ -42,7 +42,7 @@ if which == "keras":
 else:
     from mnistflow.serving import runtime
     batch_size = params.load_section("params.yaml", "robustness", robustness.RobustnessParams).batch_size
-    classifier = runtime.load("models/model.onnx")
+    classifier = runtime.load("models/model.onnx", spinning=False)  # as the stage runs it
     predict = lambda batch: classifier.predict(batch, batch_size=batch_size)
 predict(images[:1000])  # warm-up: graph tracing, session start
 start = time.perf_counter()
@@ -52,9 +52,11 @@ print(len(images) / (time.perf_counter() - start))
 
 
 def run(command: list[str]) -> tuple[float, float]:
-    """Wall and CPU seconds of `command` (its children included); its output goes to a log on failure."""
+    """Wall and CPU seconds of `command` (its children included), with this Python's bin directory (the
+    venv's: `dvc`, and the `python` that dvc.yaml's commands run) first on PATH."""
+    env = {**os.environ, "PATH": str(pathlib.Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
     wall, cpu = time.perf_counter(), timing.cpu_seconds()
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"error: {' '.join(command)} exited {result.returncode}:\n{result.stderr[-2000:]}")
     return time.perf_counter() - wall, timing.cpu_seconds() - cpu

@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         evaluate.check_not_empty(labels, data_path=path)
     ood_images = {"test": arrays.load_split(args.ood_test)[0], "val": arrays.load_split(args.ood_val)[0]}
 
-    classifier = runtime.load(args.model)
+    classifier = runtime.load(args.model, spinning=False)  # a batch job: no busy-waiting threads
     card = {key: value for key, value in (("temperature", classifier.temperature), ("unsure_threshold", classifier.unsure_threshold))
             if value is not None}
 

@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with atomic.atomic_path(args.onnx) as onnx_path:
         export.export_onnx(model, onnx_path, **card)
         largest = export.check_agreement(
-            export.keras_probabilities(model, images), runtime.load(onnx_path).predict(images),
+            export.keras_probabilities(model, images), runtime.load(onnx_path, spinning=False).predict(images),
             onnx_path=args.onnx, data_path=args.test,
         )
     logger.info("ONNX agrees with Keras on all %d test images: same digit, probabilities within %.2g (tolerance %g)",

@@ -53,7 +53,7 @@ def main(argv=None) -> None:
         raise ValueError(f"robustness.example_index must be below the test split's {len(loaded['test'][1])} images; got {config.example_index}")
     clean = evaluate.load_predictions(args.predictions, {split: len(labels) for split, (_, labels, _) in loaded.items()})
 
-    classifier = runtime.load(args.model)
+    classifier = runtime.load(args.model, spinning=False)  # a batch job: no busy-waiting threads
     results, predictions = {}, {}
     for split, (_, labels, suite) in loaded.items():
         predicted = {"clean": clean[split]}

@@ -42,6 +42,11 @@ def test_classifier_gives_the_same_answer_in_batches_of_any_size(model_path):
         np.testing.assert_array_equal(classifier.predict(images, batch_size=batch_size), whole)
 
 
+def test_classifier_without_spinning_threads_gives_the_same_answers(model_path):
+    images = np.random.default_rng(1).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    np.testing.assert_array_equal(runtime.load(model_path, spinning=False).predict(images), runtime.load(model_path).predict(images))
+
+
 @pytest.mark.parametrize("batch_size", [0, -2, 2.5, True])
 def test_classifier_rejects_a_batch_size_that_is_not_a_positive_integer(model_path, batch_size):
     with pytest.raises(ValueError, match=r"^batch_size must be a positive integer or None; got "):

@@ -33,7 +33,7 @@ LOAD_ERRORS = (ort_errors.InvalidProtobuf, ort_errors.InvalidGraph, ort_errors.I
 class Classifier:
     """An onnxruntime session on an MNIST ONNX model: float32 (N, 28, 28, 1) raw pixels -> softmax (N, 10)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, threads: int = DEFAULT_THREADS):
+    def __init__(self, path: str | os.PathLike[str], *, threads: int = DEFAULT_THREADS, spinning: bool = True):
         path = pathlib.Path(path)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer; got {threads!r}")
@@ -44,6 +44,9 @@ class Classifier:
         options.inter_op_num_threads = 1  # the graph is one chain of ops: nothing to run side by side
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # errors only: no start-up warnings on stderr
+        # Spinning: idle threads busy-wait for the next op. Off, they sleep: on a busy 2-core machine
+        # a batch job runs ~1.7x faster so (bench/stages.py, docs/benchmarks.md), on an idle one as fast.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         try:
             self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except LOAD_ERRORS as error:
@@ -91,9 +94,9 @@ class Classifier:
         return f"Classifier({str(self.path)!r}, unsure_threshold={self.unsure_threshold})"
 
 
-def load(path: str | os.PathLike[str], *, threads: int = DEFAULT_THREADS) -> Classifier:
-    """Open the ONNX model at `path` (see Classifier)."""
-    return Classifier(path, threads=threads)
+def load(path: str | os.PathLike[str], *, threads: int = DEFAULT_THREADS, spinning: bool = True) -> Classifier:
+    """Open the ONNX model at `path` (see Classifier); `spinning=False` for batch jobs on a shared machine."""
+    return Classifier(path, threads=threads, spinning=spinning)
 
 
 def _number(metadata: dict[str, str], key: str, path: pathlib.Path) -> float | None:
