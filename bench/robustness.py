@@ -30,21 +30,25 @@ def main() -> None:
     if not pathlib.Path(args.reference).is_file():
         raise SystemExit(f"error: {args.reference}: no reference model; run python bench/train.py --configs reference --save-models bench/models")
 
+    import keras
+
     from mnistflow.core import arrays, calibration
     from mnistflow.evaluation import evaluate, robustness
+
+    def predict(model, images):
+        return model.predict(arrays.to_model_input(images), batch_size=1000, verbose=0).astype("float64")
 
     images, labels = arrays.load_split(args.test)
     suite, _ = arrays.load_suite(args.suite)
     ood_images, _ = arrays.load_split(args.ood)
     rows = {}
     for name, path in (("ours", args.model), ("reference", args.reference)):
-        model = evaluate.load_model(path)
-        clean = evaluate.predict(model, images, batch_size=1000)
-        accuracy = {key: robustness.accuracy(labels, evaluate.predict(model, variant, batch_size=1000).argmax(1))
-                    for key, variant in suite.items()}
+        model = keras.models.load_model(path, compile=False)
+        clean = predict(model, images)
+        accuracy = {key: robustness.accuracy(labels, predict(model, variant).argmax(1)) for key, variant in suite.items()}
         summary = robustness.summarise(clean_accuracy=robustness.accuracy(labels, clean.argmax(1)), accuracy=accuracy)
         summary["ece"] = calibration.expected_calibration_error(labels, clean)
-        summary["ood_auroc"] = evaluate.ood_metrics(clean, evaluate.predict(model, ood_images, batch_size=1000), threshold=None)["auroc"]
+        summary["ood_auroc"] = evaluate.ood_metrics(clean, predict(model, ood_images), threshold=None)["auroc"]
         rows[name] = summary
 
     def error_ratio(ours: float, reference: float) -> str:

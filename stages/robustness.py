@@ -1,11 +1,16 @@
-"""Stage `robustness`: the model's accuracy on each corruption of the test split (and, for choosing
-a recipe, of the validation split), the mean and the worst, a bar chart and one example of each.
+"""Stage `robustness`: the exported ONNX model's accuracy on each corruption of the test split (and,
+for choosing a recipe, of the validation split), the mean and the worst, a bar chart and one example
+of each.
 
-    python stages/robustness.py --params params.yaml --model models/model.keras \
+    python stages/robustness.py --params params.yaml --model models/model.onnx \
+        --predictions data/predictions/clean.npz \
         --test data/prepared/test.npz --suite data/corrupted/test.npz \
         --val data/prepared/val.npz --val-suite data/corrupted/val.npz \
         --metrics metrics/robustness.json --val-metrics metrics/robustness_val.json \
         --plot-data plots/robustness/accuracy.csv --examples plots/robustness/examples.png
+
+The clean splits' predicted digits are the evaluate stage's (--predictions): only the corrupted
+copies are predicted here, by onnxruntime in batches of `robustness.batch_size`.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import sys
 
 from mnistflow.core import arrays, atomic, cli, figures, params
 from mnistflow.evaluation import evaluate, robustness
+from mnistflow.serving import runtime
 
 log = logging.getLogger("robustness")
 
@@ -22,7 +28,8 @@ log = logging.getLogger("robustness")
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", required=True)
-    parser.add_argument("--model", required=True, help="the trained .keras model")
+    parser.add_argument("--model", required=True, help="the exported ONNX model (models/model.onnx)")
+    parser.add_argument("--predictions", required=True, help="the evaluate stage's predicted digits of the clean splits (.npz)")
     for split in ("test", "val"):
         parser.add_argument(f"--{split}", required=True, help=f"clean {split} split (.npz)")
     parser.add_argument("--suite", required=True, help="corrupted test suite (.npz)")
@@ -44,20 +51,22 @@ def main(argv=None) -> None:
         loaded[split] = (images, labels, suite)
     if not config.example_index < len(loaded["test"][1]):
         raise ValueError(f"robustness.example_index must be below the test split's {len(loaded['test'][1])} images; got {config.example_index}")
+    clean = evaluate.load_predictions(args.predictions, {split: len(labels) for split, (_, labels, _) in loaded.items()})
 
-    model = evaluate.load_model(args.model)
+    classifier = runtime.load(args.model, spinning=False)  # a batch job: no busy-waiting threads
     results, predictions = {}, {}
-    for split, (images, labels, suite) in loaded.items():
-        predicted = {"clean": evaluate.predict(model, images, batch_size=config.batch_size).argmax(axis=1)}
+    for split, (_, labels, suite) in loaded.items():
+        predicted = {"clean": clean[split]}
         for name, corrupted in suite.items():
-            predicted[name] = evaluate.predict(model, corrupted, batch_size=config.batch_size).argmax(axis=1)
+            predicted[name] = classifier.predict(corrupted, batch_size=config.batch_size).argmax(axis=1)
         results[split] = robustness.summarise(
             clean_accuracy=robustness.accuracy(labels, predicted["clean"]),
             accuracy={name: robustness.accuracy(labels, predicted[name]) for name in suite},
         )
         predictions[split] = predicted
-        log.info("%s: clean %.4f, mean corrupted %.4f, worst %s %.4f", split, results[split]["clean_accuracy"],
-                 results[split]["mean_corrupted_accuracy"], results[split]["worst_corruption"], results[split]["worst_accuracy"])
+        log.info("%s: clean %.4f, mean corrupted %.4f, worst %s %.4f (%d corruptions of %d images)", split,
+                 results[split]["clean_accuracy"], results[split]["mean_corrupted_accuracy"], results[split]["worst_corruption"],
+                 results[split]["worst_accuracy"], len(suite), len(labels))
 
     images, labels, suite = loaded["test"]
     figure = robustness.examples_figure(images, suite, labels, predictions["test"], index=config.example_index)

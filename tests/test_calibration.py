@@ -91,12 +91,3 @@ def test_calibration_metrics_report_the_error_before_the_temperature_was_built_i
     figures = evaluate.calibration_metrics(LABELS, softened, temperature=2.0)
     assert figures["temperature"] == 2.0
     assert figures["ece_before_scaling"] == pytest.approx(calibration.expected_calibration_error(LABELS, PROBABILITIES), abs=1e-6)
-
-
-def test_load_card_names_the_file_and_the_bad_key(tmp_path):
-    card = tmp_path / "model.json"
-    card.write_text('{"temperature": "hot", "unsure_threshold": 0.5}')
-    with pytest.raises(ValueError, match=r"model.json: 'temperature' must be a number; got 'hot'"):
-        evaluate.load_card(card)
-    with pytest.raises(FileNotFoundError, match=r"no such model card; run the train stage"):
-        evaluate.load_card(tmp_path / "missing.json")

@@ -4,9 +4,10 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from mnistflow.core import cli
+from mnistflow.core import arrays, cli
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ABSL_LINES = (
@@ -35,9 +36,12 @@ def test_a_stage_that_imports_tensorflow_writes_no_cpp_start_up_lines_to_stderr(
 
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
     model.save(tmp_path / "model.keras")
+    (tmp_path / "model.json").write_text('{"temperature": 1.0, "unsure_threshold": 0.5}')
+    arrays.save_split(tmp_path / "test.npz", np.zeros((2, 28, 28), np.uint8), np.zeros(2, np.uint8))
     environment = {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
     result = subprocess.run(
         [sys.executable, str(ROOT / "stages" / "export.py"), "--model", str(tmp_path / "model.keras"),
+         "--card", str(tmp_path / "model.json"), "--test", str(tmp_path / "test.npz"),
          "--onnx", str(tmp_path / "model.onnx"), "--out", str(tmp_path / "export")],
         capture_output=True, text=True, env={**environment, "PYTHONPATH": str(ROOT / "src")}, check=False, timeout=300,
     )

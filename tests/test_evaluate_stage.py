@@ -1,10 +1,9 @@
-"""The evaluate stage in-process, with dvc.yaml's own command line, on a tiny Keras model."""
+"""The evaluate stage in-process, with dvc.yaml's own command line, on a tiny Keras model exported to ONNX."""
 import csv
 import json
 import math
 import pathlib
 import shlex
-import zipfile
 
 import numpy as np
 import pytest
@@ -35,29 +34,33 @@ def argument(name: str) -> str:
     return argv[argv.index(name) + 1]
 
 
-def tiny_model(outputs: int = 10, *, activation: str = "softmax", train: bool = True, input_shape=(28, 28, 1)):
-    """Rescaling + Flatten + Dense, as the interface asks: float32 (N, 28, 28, 1) 0-255 in."""
+CARD = {"temperature": 1.0, "unsure_threshold": 0.5}  # what the export stage copies into the ONNX file's metadata
+
+
+def tiny_onnx(path: pathlib.Path, *, activation: str = "softmax", train: bool = True) -> pathlib.Path:
+    """Rescaling + Flatten + Dense, as the interface asks (float32 (N, 28, 28, 1) 0-255 in), exported as the export stage does."""
     import keras
+
+    from mnistflow.serving import export
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
-        keras.Input(input_shape),
+        keras.Input((28, 28, 1)),
         keras.layers.Rescaling(1 / 255),
         keras.layers.Flatten(),
-        keras.layers.Dense(outputs, activation=activation),
+        keras.layers.Dense(10, activation=activation),
     ])
     if train:
         images, labels = make_digits(10, seed=3)
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
         model.fit(arrays.to_model_input(images), labels, epochs=3, batch_size=32, verbose=0)
-    return model
+    export.export_onnx(model, path, **CARD)
+    return path
 
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("models") / "model.keras"
-    tiny_model().save(path)
-    return path
+    return tiny_onnx(tmp_path_factory.mktemp("models") / "model.onnx")
 
 
 def lay_out_inputs(directory: pathlib.Path, model_file: pathlib.Path) -> None:
@@ -67,7 +70,6 @@ def lay_out_inputs(directory: pathlib.Path, model_file: pathlib.Path) -> None:
     (directory / argument("--model")).write_bytes(model_file.read_bytes())
     arrays.save_split(directory / argument("--val"), *make_digits(3, seed=4))
     arrays.save_split(directory / argument("--test"), *make_digits(5, seed=5))
-    (directory / argument("--card")).write_text(json.dumps({"temperature": 1.0, "unsure_threshold": 0.5}))
     noise = np.random.default_rng(6).integers(0, 256, size=(8, 28, 28), dtype=np.uint8)
     arrays.save_split(directory / argument("--ood-val"), noise[:4], np.zeros(4, np.uint8))
     arrays.save_split(directory / argument("--ood-test"), noise[4:], np.zeros(4, np.uint8))
@@ -98,7 +100,7 @@ def run_stage(capsys) -> tuple[int, str]:
 
 
 def output_paths() -> list[str]:
-    return [argument(name) for name in ("--metrics", "--val-metrics", "--report", "--plots")]
+    return [argument(name) for name in ("--metrics", "--val-metrics", "--report", "--plots", "--predictions")]
 
 
 def test_evaluate_stage_creates_missing_output_directories_and_every_declared_metric(evaluated):
@@ -116,7 +118,7 @@ def test_evaluate_stage_creates_missing_output_directories_and_every_declared_me
     }
     assert set(test_metrics["calibration"]) == {"ece", "ece_before_scaling", "brier", "temperature"}
     assert 0 <= test_metrics["calibration"]["ece"] <= 1 and test_metrics["calibration"]["temperature"] == 1.0
-    assert test_metrics["ood"]["ood_images"] == 4 and test_metrics["ood"]["unsure_threshold"] == 0.5
+    assert test_metrics["ood"]["ood_images"] == 4 and test_metrics["ood"]["unsure_threshold"] == 0.5  # the ONNX file's metadata
     assert sorted(test_metrics["per_digit"], key=int) == [str(d) for d in range(10)]
     assert test_metrics["accuracy"] == pytest.approx(1 - test_metrics["errors"] / 50)
     report = (workdir / argument("--report")).read_text()
@@ -169,7 +171,7 @@ def test_evaluate_stage_writes_every_top_level_plot_valid_for_its_template(evalu
 
 def test_evaluate_stage_gives_byte_identical_outputs_on_a_second_run(evaluated, workdir, capsys):
     names = [argument("--metrics"), argument("--val-metrics"), argument("--report"), "plots/evaluate/confusion.csv",
-             "plots/evaluate/roc.csv", "plots/evaluate/precision_recall.csv"]
+             "plots/evaluate/roc.csv", "plots/evaluate/precision_recall.csv", argument("--predictions")]
     first = {name: (evaluated / name).read_bytes() for name in names}
     status, err = run_stage(capsys)
     assert status == 0, err
@@ -183,44 +185,31 @@ def assert_failed_without_outputs(workdir, capsys, expected: str) -> None:
     assert [path for path in output_paths() if (workdir / path).exists()] == []
 
 
-def test_evaluate_stage_rejects_a_model_file_that_is_not_a_zip(workdir, capsys):
-    (workdir / "models/model.keras").write_text("not a model")
-    assert_failed_without_outputs(
-        workdir, capsys, "error: models/model.keras: not a Keras model (a .keras file is a zip archive; this one is not)"
-    )
+def test_evaluate_stage_writes_the_predicted_digit_of_every_test_and_validation_image(evaluated):
+    from mnistflow.serving import runtime
+
+    with np.load(evaluated / argument("--predictions")) as data:
+        written = {name: data[name] for name in data.files}
+    assert sorted(written) == ["test", "val"]
+    for split in written:
+        images, _ = arrays.load_split(evaluated / argument(f"--{split}"))
+        assert written[split].dtype == np.uint8
+        np.testing.assert_array_equal(written[split], runtime.load(evaluated / argument("--model")).predict(images).argmax(axis=1))
 
 
-def test_evaluate_stage_rejects_a_zip_that_is_not_a_keras_model(workdir, capsys):
-    with zipfile.ZipFile(workdir / "models/model.keras", "w") as archive:
-        archive.writestr("weights.txt", "1 2 3")
-    assert_failed_without_outputs(
-        workdir, capsys, "error: models/model.keras: not a Keras model (the zip archive has no config.json)"
-    )
-
-
-def test_evaluate_stage_rejects_test_labels_the_model_cannot_output(workdir, capsys):
-    tiny_model(5, train=False).save(workdir / "models/model.keras")
-    assert_failed_without_outputs(
-        workdir, capsys,
-        "error: data/prepared/test.npz: has label 9, which models/model.keras cannot output "
-        "(it has 5 outputs, classes 0-4); retrain the model with 10 outputs (dvc repro train)",
-    )
-
-
-def test_evaluate_stage_rejects_a_model_that_takes_flat_images(workdir, capsys):
-    tiny_model(10, train=False, input_shape=(784,)).save(workdir / "models/model.keras")
-    assert_failed_without_outputs(
-        workdir, capsys,
-        "error: models/model.keras: the model must take images of shape (N, 28, 28, 1); "
-        "its input shape is (None, 784); retrain it (dvc repro train)",
-    )
+def test_evaluate_stage_rejects_a_model_file_that_is_not_onnx(workdir, capsys):
+    (workdir / argument("--model")).write_text("not a model")
+    status, err = run_stage(capsys)
+    assert status == 1
+    assert err.splitlines()[-1].startswith("error: models/model.onnx: not an ONNX model onnxruntime can run (")
+    assert [path for path in output_paths() if (workdir / path).exists()] == []
 
 
 def test_evaluate_stage_rejects_a_model_whose_outputs_are_not_probabilities(workdir, capsys):
-    tiny_model(10, activation="linear", train=False).save(workdir / "models/model.keras")
+    tiny_onnx(workdir / argument("--model"), activation="linear", train=False)
     status, err = run_stage(capsys)
     assert status == 1
-    assert err.splitlines()[-1].startswith("error: models/model.keras: outputs must be probabilities (softmax rows summing to 1); row sums range from ")
+    assert err.splitlines()[-1].startswith("error: models/model.onnx: outputs must be probabilities (softmax rows summing to 1); row sums range from ")
     assert err.splitlines()[-1].endswith("; end the model with a softmax")
 
 
@@ -233,9 +222,9 @@ def test_evaluate_stage_fails_in_one_line_when_the_metrics_directory_cannot_be_c
 
 
 def test_evaluate_stage_rejects_a_missing_model_file(workdir, capsys):
-    (workdir / "models/model.keras").unlink()
+    (workdir / argument("--model")).unlink()
     assert_failed_without_outputs(
-        workdir, capsys, "error: models/model.keras: no such model file; run the train stage (dvc repro train)"
+        workdir, capsys, "error: models/model.onnx: no such model file; export one first (dvc repro export)"
     )
 
 
@@ -259,7 +248,7 @@ def test_write_outputs_leaves_old_outputs_untouched_when_a_figure_fails_to_save(
 
     shutil.copytree(evaluated, tmp_path, dirs_exist_ok=True)
     monkeypatch.chdir(tmp_path)
-    before = {path: (tmp_path / path).read_bytes() for path in output_paths()[:3]}
+    before = {path: (tmp_path / path).read_bytes() for path in [*output_paths()[:3], argument("--predictions")]}
     before_plots = {p.name: p.read_bytes() for p in (tmp_path / argument("--plots")).iterdir()}
     images, labels = make_digits(2, seed=6)
     probabilities = np.full((20, 10), 0.1)
@@ -269,7 +258,8 @@ def test_write_outputs_leaves_old_outputs_untouched_when_a_figure_fails_to_save(
                         lambda *args, **kwargs: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError, match="disk full"):
         evaluate.write_outputs(result, metrics_path=argument("--metrics"), val_metrics_path=argument("--val-metrics"),
-                               report_path=argument("--report"), plots_dir=argument("--plots"))
+                               report_path=argument("--report"), plots_dir=argument("--plots"),
+                               predictions_path=argument("--predictions"))
     assert {path: (tmp_path / path).read_bytes() for path in before} == before
     assert {p.name: p.read_bytes() for p in (tmp_path / argument("--plots")).iterdir()} == before_plots
     assert [p.name for p in tmp_path.rglob(".*tmp*")] == []

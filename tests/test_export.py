@@ -99,12 +99,9 @@ def test_export_onnx_rejects_a_threshold_that_is_not_a_number(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_read_model_metadata_gives_the_numbers_present_and_nothing_for_a_missing_file(tmp_path):
-    assert export.read_model_metadata(tmp_path / "model.json") == {}
-    (tmp_path / "model.json").write_text(json.dumps({"temperature": 1.2, "unsure_threshold": 0.55, "other": "kept out"}))
-    assert export.read_model_metadata(tmp_path / "model.json") == {"temperature": 1.2, "unsure_threshold": 0.55}
-    (tmp_path / "model.json").write_text(json.dumps({"temperature": 1.2}))
-    assert export.read_model_metadata(tmp_path / "model.json") == {"temperature": 1.2}
+def test_read_card_gives_both_numbers_as_floats_and_ignores_other_keys(tmp_path):
+    (tmp_path / "model.json").write_text(json.dumps({"temperature": 1.2, "unsure_threshold": 1, "other": "kept out"}))
+    assert export.read_card(tmp_path / "model.json") == {"temperature": 1.2, "unsure_threshold": 1.0}
 
 
 @pytest.mark.parametrize(
@@ -112,13 +109,44 @@ def test_read_model_metadata_gives_the_numbers_present_and_nothing_for_a_missing
     [
         ("{", r"model\.json: not valid JSON \(Expecting property name"),
         ("[0.5]", r"model\.json: expected a JSON object with keys temperature, unsure_threshold; got list"),
-        ('{"unsure_threshold": "0.5"}', r"model\.json: unsure_threshold must be a finite number; got '0\.5'"),
+        ('{"temperature": 1.0}', r"model\.json: unsure_threshold must be a finite number; got None; re-run the train stage \(dvc repro train\)$"),
+        ('{"temperature": "hot", "unsure_threshold": 0.5}', r"model\.json: temperature must be a finite number; got 'hot'"),
+        ('{"temperature": 1.0, "unsure_threshold": NaN}', r"model\.json: unsure_threshold must be a finite number; got nan"),
     ],
 )
-def test_read_model_metadata_rejects_a_file_it_cannot_use_naming_the_problem(tmp_path, text, message):
+def test_read_card_rejects_a_card_it_cannot_use_naming_the_file_and_key(tmp_path, text, message):
     (tmp_path / "model.json").write_text(text)
     with pytest.raises(ValueError, match=message):
-        export.read_model_metadata(tmp_path / "model.json")
+        export.read_card(tmp_path / "model.json")
+
+
+def test_read_card_reports_a_missing_card_with_the_stage_that_writes_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"absent\.json: no such model card; run the train stage \(dvc repro train\)"):
+        export.read_card(tmp_path / "absent.json")
+
+
+KERAS = np.array([[0.9, 0.1] + [0.0] * 8, [0.2, 0.7, 0.1] + [0.0] * 7, [0.0] * 9 + [1.0]])
+
+
+def test_check_agreement_returns_the_largest_difference_within_the_tolerance():
+    close = KERAS + np.array([[3e-5, -3e-5] + [0.0] * 8, [0.0] * 10, [0.0] * 10])
+    assert export.check_agreement(KERAS, close.astype(np.float32), onnx_path="m.onnx", data_path="t.npz") == pytest.approx(3e-5, rel=1e-3)
+
+
+def test_check_agreement_rejects_an_export_that_gives_another_digit_naming_the_first_image():
+    swapped = KERAS.copy()
+    swapped[1, [0, 1]] = swapped[1, [1, 0]]
+    with pytest.raises(ValueError, match=(
+        r"^m\.onnx: the export gives another digit than the Keras model on 1 of 3 images of t\.npz "
+        r"\(first: image 1, 0 for 1\); not shipped: re-run dvc repro export"
+    )):
+        export.check_agreement(KERAS, swapped, onnx_path="m.onnx", data_path="t.npz")
+
+
+def test_check_agreement_rejects_probabilities_further_apart_than_the_tolerance():
+    moved = KERAS + np.array([[0.0] * 10, [-0.01, 0.01] + [0.0] * 8, [0.0] * 10])
+    with pytest.raises(ValueError, match=r"^m\.onnx: the export's probabilities differ from the Keras model's by up to 0\.01 on t\.npz \(tolerance 0\.0001\)"):
+        export.check_agreement(KERAS, moved, onnx_path="m.onnx", data_path="t.npz")
 
 
 EXPORT_SCRIPT = """

@@ -5,6 +5,7 @@ shares them. `predict` runs the ONNX export on onnxruntime; Keras is the referen
 """
 import json
 import pathlib
+import re
 import runpy
 
 import numpy as np
@@ -136,17 +137,28 @@ def test_onnx_export_of_a_mixed_bfloat16_model_agrees_with_it_on_95_percent_of_t
     assert agreement >= 0.95, f"the ONNX copy gives the mixed model's digit on only {agreement:.1%} of 2,000 test images"
 
 
-def test_export_stage_writes_onnx_with_model_json_s_threshold_and_a_savedmodel_both_matching_keras(mnist, model_path, keras_model, tmp_path):
+def run_export_stage(model_path, directory, *, test_images=None, card=None):
+    """stages/export.py in-process on `model_path`, with a card and a test split (the first 500 test images) in `directory`."""
+    from mnistflow.core import cli
+
+    if card is not None:
+        (directory / "model.json").write_text(json.dumps(card))
+    if test_images is not None:
+        arrays.save_split(directory / "test.npz", test_images, np.zeros(len(test_images), np.uint8))
+    stage = runpy.run_path(str(ROOT / "stages" / "export.py"), run_name="export_stage")
+    return cli.run(stage["main"], [
+        "--model", str(model_path), "--card", str(directory / "model.json"), "--test", str(directory / "test.npz"),
+        "--onnx", str(directory / "model.onnx"), "--out", str(directory / "export"),
+    ])
+
+
+def test_export_stage_writes_onnx_with_the_card_s_threshold_and_a_savedmodel_both_matching_keras(mnist, model_path, keras_model, tmp_path):
     import tensorflow as tf
 
     from mnistflow.serving import runtime
 
-    (tmp_path / "model.json").write_text(json.dumps({"temperature": 1.1, "unsure_threshold": 0.62}))
-    stage = runpy.run_path(str(ROOT / "stages" / "export.py"), run_name="export_stage")
-    stage["main"]([
-        "--model", str(model_path), "--model-json", str(tmp_path / "model.json"),
-        "--onnx", str(tmp_path / "model.onnx"), "--out", str(tmp_path / "export"),
-    ])
+    assert run_export_stage(model_path, tmp_path, test_images=mnist["test_images"][:500],
+                            card={"temperature": 1.1, "unsure_threshold": 0.62}) == 0
     images = mnist["test_images"][:256]
     expected = keras_probabilities(keras_model, images)
     classifier = runtime.load(tmp_path / "model.onnx")
@@ -162,38 +174,73 @@ def test_export_stage_writes_onnx_with_model_json_s_threshold_and_a_savedmodel_b
         assert answer["classes"].dtype == tf.int64
 
 
-def test_export_stage_without_model_json_writes_onnx_with_no_threshold(model_path, tmp_path):
-    from mnistflow.serving import runtime
+def altered_onnx(path, *, digit=3, shift=100.0):
+    """Add `shift` to the final layer's bias for `digit` in the ONNX file at `path`: nearly every answer becomes `digit`."""
+    import onnx
+    import onnx.numpy_helper
 
-    stage = runpy.run_path(str(ROOT / "stages" / "export.py"), run_name="export_stage")
-    stage["main"]([
-        "--model", str(model_path), "--model-json", str(tmp_path / "absent.json"),
-        "--onnx", str(tmp_path / "model.onnx"), "--out", str(tmp_path / "export"),
-    ])
-    assert runtime.load(tmp_path / "model.onnx").unsure_threshold is None
+    proto = onnx.load(str(path))
+    [bias] = [tensor for tensor in proto.graph.initializer if list(tensor.dims) == [10]]
+    values = onnx.numpy_helper.to_array(bias).copy()
+    values[digit] += shift
+    bias.CopyFrom(onnx.numpy_helper.from_array(values, bias.name))
+    onnx.save(proto, str(path))
 
 
-def test_export_stage_reports_a_missing_model(tmp_path):
-    stage = runpy.run_path(str(ROOT / "stages" / "export.py"), run_name="export_stage")
-    with pytest.raises(ValueError, match=r"none\.keras: no such model file; run the train stage first \(dvc repro train\)"):
-        stage["main"](["--model", str(tmp_path / "none.keras"), "--onnx", str(tmp_path / "model.onnx"), "--out", str(tmp_path / "export")])
+def test_export_stage_fails_in_one_line_and_ships_nothing_when_the_onnx_file_disagrees_with_keras(
+    mnist, model_path, tmp_path, monkeypatch, capsys
+):
+    from mnistflow.serving import export
+
+    convert = export.export_onnx
+
+    def export_altered(model, path, **metadata):
+        convert(model, path, **metadata)
+        altered_onnx(path)
+
+    monkeypatch.setattr(export, "export_onnx", export_altered)
+    status = run_export_stage(model_path, tmp_path, test_images=mnist["test_images"][:500], card={"temperature": 1.0, "unsure_threshold": 0.5})
+    assert status == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert re.fullmatch(
+        rf"error: {tmp_path}/model\.onnx: the export gives another digit than the Keras model on \d+ of 500 images of {tmp_path}/test\.npz "
+        r"\(first: image \d+, 3 for \d\); not shipped: re-run dvc repro export, and if it persists the ONNX conversion is at fault", last,
+    ), last
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.json", "test.npz"]
+
+
+def test_export_stage_reports_a_missing_card_with_the_stage_that_writes_it(model_path, tmp_path, capsys):
+    assert run_export_stage(model_path, tmp_path, test_images=np.zeros((1, 28, 28), np.uint8)) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: {tmp_path}/model.json: no such model card; run the train stage (dvc repro train)"
+    )
+    assert not (tmp_path / "export").exists() and not (tmp_path / "model.onnx").exists()
+
+
+def test_export_stage_reports_a_missing_model(tmp_path, capsys):
+    assert run_export_stage(tmp_path / "none.keras", tmp_path, card={"temperature": 1.0, "unsure_threshold": 0.5}) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: {tmp_path}/none.keras: no such model file; run the train stage first (dvc repro train)"
+    )
     assert not (tmp_path / "export").exists() and not (tmp_path / "model.onnx").exists()
 
 
 @pytest.mark.e2e
-def test_dvc_repro_export_writes_the_onnx_model_and_the_savedmodel_and_locks_the_stage(project, model_path):
+def test_dvc_repro_export_writes_the_onnx_model_and_the_savedmodel_and_locks_the_stage(project, mnist, model_path):
     import shutil
 
     import yaml
 
     (project.root / "models").mkdir(exist_ok=True)
     shutil.copy(model_path, project.root / "models" / "model.keras")
+    (project.root / "models" / "model.json").write_text(json.dumps({"temperature": 1.0, "unsure_threshold": 0.5}))
+    arrays.save_split(project.root / "data" / "prepared" / "test.npz", mnist["test_images"][:500], mnist["test_labels"][:500])
     project.dvc("repro", "--single-item", "export")
     assert (project.root / "models" / "export" / "saved_model.pb").is_file()
     assert (project.root / "models" / "model.onnx").is_file()
     lock = yaml.safe_load((project.root / "dvc.lock").read_text())
     assert sorted(out["path"] for out in lock["stages"]["export"]["outs"]) == ["models/export", "models/model.onnx"]
-    assert "models/model.keras" in [dep["path"] for dep in lock["stages"]["export"]["deps"]]
+    assert {"models/model.keras", "models/model.json", "data/prepared/test.npz"} <= {dep["path"] for dep in lock["stages"]["export"]["deps"]}
 
 
 def test_predict_one_image_runs_without_importing_tensorflow(mnist, onnx_path, tmp_path):

@@ -1,5 +1,5 @@
-"""End to end: the review loop on tiny data. One `dvc repro summary` (fetch .. train, evaluate,
-corrupt, ood, robustness, summary), two experiments that each change one param, and what a
+"""End to end: the review loop on tiny data. One `dvc repro summary` (fetch .. train, export,
+evaluate, corrupt, ood, robustness, summary), two experiments that each change one param, and what a
 reviewer reads of them: `dvc exp show`, `dvc metrics diff` (the headline, then the detail by
 `--targets`) and `make report` (which runs `dvc plots diff`).
 
@@ -46,19 +46,16 @@ def read_json(root, path: str) -> dict:
 
 
 def correct_on_test_split(root) -> np.ndarray:
-    """Whether models/model.keras classifies each image of data/prepared/test.npz right (its own predictions)."""
-    import keras
-
+    """Whether models/model.onnx, the model that ships, classifies each image of data/prepared/test.npz right."""
     from mnistflow.core import arrays
+    from mnistflow.serving import runtime
 
-    model = keras.models.load_model(root / "models/model.keras", compile=False)
     images, labels = arrays.load_split(root / "data/prepared/test.npz")
-    probabilities = model.predict(arrays.to_model_input(images), batch_size=tiny.TINY["evaluate"]["batch_size"], verbose=0)
-    return np.argmax(probabilities, axis=1) == labels
+    return runtime.load(root / "models/model.onnx").predict(images).argmax(axis=1) == labels
 
 
 def check_evaluate(root) -> None:
-    """evaluate reports the saved model's own accuracy on the test split, and writes every declared plot."""
+    """evaluate reports the exported model's own accuracy on the test split, and writes every declared plot."""
     evaluated = read_json(root, "metrics/evaluate.json")
     correct = correct_on_test_split(root)
     assert (evaluated["samples"], evaluated["errors"]) == (100, int(np.sum(~correct)))
@@ -97,7 +94,7 @@ def test_two_experiments_show_in_exp_show_metrics_diff_and_make_report_with_robu
     project.set_params({**tiny.local_source(train_csv, test_csv), **TINY})
     project.commit("tiny params")
     dvc_yaml = (project.root / "dvc.yaml").read_text()
-    result = project.dvc("repro", "summary")  # export, the baselines and compare are not needed
+    result = project.dvc("repro", "summary")  # the baselines and compare are not needed
     assert "Running stage 'corrupt'" in result.stdout and "Running stage 'ood'" in result.stdout
     check_evaluate(project.root)
     check_robustness(project.root)

@@ -1,43 +1,9 @@
 """serving.runtime on tiny ONNX graphs written with onnx.helper (no TensorFlow)."""
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
+from tiny_onnx import expected, write_pixel_sum_model  # tests/tiny_onnx.py
 
 from mnistflow.serving import runtime
-
-
-def write_pixel_sum_model(path, *, metadata=None, input_shape=("N", 28, 28, 1), input_type=TensorProto.FLOAT):
-    """Softmax over 10 logits: logit d = (sum of pixels) * d / 2**16, so more ink favours higher digits."""
-    weights = np.tile(np.arange(10, dtype=np.float32) / 2**16, (784, 1))
-    graph = helper.make_graph(
-        [
-            helper.make_node("Reshape", ["pixels", "shape"], ["flat"]),
-            helper.make_node("MatMul", ["flat", "weights"], ["logits"]),
-            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
-        ],
-        "pixel_sum",
-        [helper.make_tensor_value_info("pixels", input_type, list(input_shape))],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
-        initializer=[
-            helper.make_tensor("shape", TensorProto.INT64, [2], [-1, 784]),
-            onnx.numpy_helper.from_array(weights, "weights"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    for key, value in (metadata or {}).items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(path))
-    return path
-
-
-def expected(images):
-    flat = np.asarray(images, np.float64).reshape(len(images), 784).sum(axis=1, keepdims=True)
-    logits = flat * np.arange(10) / 2**16  # exact in float32 too
-    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 @pytest.fixture
@@ -66,6 +32,25 @@ def test_classifier_reads_unsure_threshold_and_temperature_from_the_metadata(mod
 def test_classifier_without_metadata_has_no_unsure_threshold(tmp_path):
     classifier = runtime.load(write_pixel_sum_model(tmp_path / "m.onnx"))
     assert classifier.unsure_threshold is None and classifier.temperature is None and classifier.metadata == {}
+
+
+def test_classifier_gives_the_same_answer_in_batches_of_any_size(model_path):
+    images = np.random.default_rng(0).integers(0, 256, (7, 28, 28), dtype=np.uint8)
+    classifier = runtime.load(model_path)
+    whole = classifier.predict(images)
+    for batch_size in (1, 3, 7, 100):
+        np.testing.assert_array_equal(classifier.predict(images, batch_size=batch_size), whole)
+
+
+def test_classifier_without_spinning_threads_gives_the_same_answers(model_path):
+    images = np.random.default_rng(1).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    np.testing.assert_array_equal(runtime.load(model_path, spinning=False).predict(images), runtime.load(model_path).predict(images))
+
+
+@pytest.mark.parametrize("batch_size", [0, -2, 2.5, True])
+def test_classifier_rejects_a_batch_size_that_is_not_a_positive_integer(model_path, batch_size):
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer or None; got "):
+        runtime.load(model_path).predict(np.zeros((2, 28, 28), np.uint8), batch_size=batch_size)
 
 
 def test_classifier_answers_an_empty_batch_with_no_rows(model_path):

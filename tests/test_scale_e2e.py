@@ -94,6 +94,40 @@ def test_outputs_pushed_to_a_local_remote_are_pulled_into_a_fresh_clone_with_not
     assert "Data and pipelines are up to date." in repro.stdout
 
 
+def shift_final_bias(path: pathlib.Path, *, digit: int, shift: float) -> None:
+    """Add `shift` to the last layer's bias for `digit` in the ONNX file at `path` (the Keras model stays as it was)."""
+    import onnx
+    import onnx.numpy_helper
+
+    proto = onnx.load(str(path))
+    [bias] = [tensor for tensor in proto.graph.initializer if list(tensor.dims) == [10]]
+    values = onnx.numpy_helper.to_array(bias).copy()
+    values[digit] += shift
+    bias.CopyFrom(onnx.numpy_helper.from_array(values, bias.name))
+    onnx.save(proto, str(path))
+
+
+@pytest.mark.e2e
+def test_evaluate_and_robustness_score_the_exported_onnx_file_not_the_keras_model(pipeline):
+    needs("export", "evaluate", "robustness")
+    before = json.loads((pipeline.root / "metrics/evaluate.json").read_text())
+    assert before["accuracy"] > 0.1
+    # An ONNX copy whose every answer is 3 (a tenth of the tiny test set), beside an unchanged Keras model.
+    shift_final_bias(pipeline.root / "models/model.onnx", digit=3, shift=1000.0)
+    try:
+        pipeline.dvc("repro", "--single-item", "evaluate")
+        pipeline.dvc("repro", "--single-item", "robustness")
+        evaluated = json.loads((pipeline.root / "metrics/evaluate.json").read_text())
+        assert (evaluated["accuracy"], evaluated["per_digit"]["3"]["recall"]) == (0.1, 1.0)
+        robust = json.loads((pipeline.root / "metrics/robustness.json").read_text())
+        assert robust["clean_accuracy"] == 0.1 and set(robust["accuracy"].values()) == {0.1}
+    finally:  # the pipeline as committed, for the other tests
+        pipeline.run("git", "checkout", "--", ".")
+        pipeline.dvc("checkout", "--force")
+    assert pipeline.run("git", "status", "--porcelain").stdout == ""
+    assert "Data and pipelines are up to date." in pipeline.dvc("status").stdout
+
+
 def run_queue(project: Project, jobs: int, deadline_s: float = 420, restarts: int = 2) -> str:
     """`dvc queue start -j JOBS`, then `dvc queue status` every few seconds until nothing is queued or
     running; returns the last status. A queue left with experiments queued and no worker alive (DVC's

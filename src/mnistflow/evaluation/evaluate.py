@@ -1,15 +1,19 @@
-"""The evaluate stage's logic: predict the test and validation sets, then build every output.
+"""The evaluate stage's logic: metrics, report, plot data and figures from a model's probabilities.
 
-    model = evaluate.load_model("models/model.keras")
-    probabilities = evaluate.predict(model, images, batch_size=512)
+    classifier = runtime.load("models/model.onnx")            # the stage script's part: mnistflow.serving
+    probabilities = classifier.predict(images, batch_size=512)
     evaluate.check_predictions(probabilities, labels, model_path=..., data_path=...)
-    result = evaluate.evaluate(test=(images, labels, probabilities), val=(...), params=params)
-    evaluate.write_outputs(result, metrics_path=..., val_metrics_path=..., report_path=..., plots_dir=...)
+    result = evaluate.evaluate(test=(images, labels, probabilities), val=(...), params=params, card=..., ood=...)
+    evaluate.write_outputs(result, metrics_path=..., val_metrics_path=..., report_path=..., plots_dir=...,
+                           predictions_path=...)
 
-`evaluate` computes everything in memory; `write_outputs` then writes every file to a temporary
-name and renames them only once all of them are complete, so a failure while computing or writing
-leaves the previous outputs as they were and no half-written file. Keras is imported only by the
-functions that need it (importing TensorFlow takes seconds).
+The probabilities come from the exported ONNX model run by onnxruntime (the stage script calls
+`serving.runtime`), so the figures are those of the model that ships; nothing here imports
+TensorFlow. `evaluate` computes everything in memory; `write_outputs` then writes every file to a
+temporary name and renames them only once all of them are complete, so a failure while computing
+or writing leaves the previous outputs as they were and no half-written file. The predicted
+digits of the clean test and validation splits go to a small `.npz` (`save_predictions`), which
+the robustness stage reads (`load_predictions`) instead of predicting the clean splits again.
 """
 from __future__ import annotations
 
@@ -19,7 +23,6 @@ import json
 import logging
 import os
 import pathlib
-import zipfile
 from typing import Any
 
 import numpy as np
@@ -57,38 +60,7 @@ class Evaluation:
     report_text: str
     plot_texts: dict[str, str]  # file name under the plots directory -> CSV text
     plot_figures: dict[str, Any]  # file name under the plots directory -> matplotlib Figure
-
-
-def load_model(path: str | os.PathLike[str]) -> Any:
-    """Load a `.keras` model; a missing file, or one that is not a Keras model, is a one-line error."""
-    import keras
-
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such model file; run the train stage (dvc repro train)")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a Keras model (a .keras file is a zip archive; this one is not)")
-    with zipfile.ZipFile(path) as archive:
-        if "config.json" not in archive.namelist():
-            raise ValueError(f"{path}: not a Keras model (the zip archive has no config.json)")
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except (ValueError, KeyError, OSError, TypeError) as error:
-        raise ValueError(f"{path}: not a loadable Keras model ({type(error).__name__}: {error})") from None
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"{path}: expected a Keras Model; got {type(model).__name__}")
-    if model.input_shape != (None, arrays.SIDE, arrays.SIDE, 1):
-        raise ValueError(
-            f"{path}: the model must take images of shape (N, 28, 28, 1); its input shape is {model.input_shape}; "
-            "retrain it (dvc repro train)"
-        )
-    return model
-
-
-def predict(model: Any, images: np.ndarray, *, batch_size: int) -> np.ndarray:
-    """Probabilities (N, K) as float64, predicted in batches of `batch_size` images."""
-    probabilities = model.predict(arrays.to_model_input(images), batch_size=batch_size, verbose=0)
-    return np.asarray(probabilities, dtype=np.float64)
+    predictions: dict[str, np.ndarray]  # "test", "val" -> the predicted digit of each image, uint8 (N,)
 
 
 def check_not_empty(labels: np.ndarray, *, data_path: str) -> None:
@@ -97,15 +69,9 @@ def check_not_empty(labels: np.ndarray, *, data_path: str) -> None:
 
 
 def check_predictions(probabilities: np.ndarray, labels: np.ndarray, *, model_path: str, data_path: str) -> None:
-    """The model's output must be softmax rows over classes that include every label."""
-    if probabilities.ndim != 2:
-        raise ValueError(f"{model_path}: the model must output (N, classes) probabilities; got shape {probabilities.shape}")
-    classes = probabilities.shape[1]
-    if labels.size and int(labels.max()) >= classes:
-        raise ValueError(
-            f"{data_path}: has label {int(labels.max())}, which {model_path} cannot output "
-            f"(it has {classes} outputs, classes 0-{classes - 1}); retrain the model with 10 outputs (dvc repro train)"
-        )
+    """The model's output must be softmax rows, one per image of `data_path` (the runtime checks the shape: (N, 10))."""
+    if len(probabilities) != len(labels):
+        raise ValueError(f"{model_path}: answered {len(probabilities)} rows for the {len(labels)} images of {data_path}")
     sums = probabilities.sum(axis=1)
     if probabilities.min() < 0 or np.abs(sums - 1).max() > SUM_TOLERANCE:
         raise ValueError(
@@ -124,8 +90,9 @@ def evaluate(
 ) -> Evaluation:
     """Metrics, report, plot data and figures from (images, labels, probabilities) of each split.
 
-    `card` is the model's temperature and unsure threshold (models/model.json); `ood` maps "test"
-    and "val" to the model's probabilities on that split's not-a-digit images.
+    `card` is the model's temperature and unsure threshold (the ONNX file's metadata; a key left out:
+    temperature 1, no unsure figures); `ood` maps "test" and "val" to the model's probabilities on
+    that split's not-a-digit images.
     """
     test_images, test_labels, test_probabilities = test
     _, val_labels, val_probabilities = val
@@ -171,6 +138,7 @@ def evaluate(
         report_text=report,
         plot_texts=plot_texts,
         plot_figures=plot_figures,
+        predictions={"test": predicted.astype(np.uint8), "val": metrics.predicted_classes(val_probabilities).astype(np.uint8)},
     )
 
 
@@ -213,21 +181,6 @@ def reliability_csv(rows: list[dict[str, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_card(path: str | os.PathLike[str]) -> dict[str, float]:
-    """The model's card (models/model.json): its temperature and unsure threshold."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such model card; run the train stage (dvc repro train)")
-    try:
-        card = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
-    for key in ("temperature", "unsure_threshold"):
-        if not isinstance(card.get(key), (int, float)) or isinstance(card.get(key), bool):
-            raise ValueError(f"{path}: '{key}' must be a number; got {card.get(key)!r}; re-run the train stage")
-    return card
-
-
 def prepare_output_dirs(*paths: str | os.PathLike[str]) -> None:
     """Create each output's directory (a fresh clone has no metrics/ or plots/ yet); fail in one line."""
     for path in map(pathlib.Path, paths):
@@ -247,6 +200,7 @@ def write_outputs(
     val_metrics_path: str | os.PathLike[str],
     report_path: str | os.PathLike[str],
     plots_dir: str | os.PathLike[str],
+    predictions_path: str | os.PathLike[str],
 ) -> None:
     """Write every output to a temporary name; rename them all only when all are complete."""
     try:
@@ -258,6 +212,7 @@ def write_outputs(
             }
             for path, text in texts.items():
                 stack.enter_context(atomic.atomic_path(path)).write_text(text)
+            save_predictions(stack.enter_context(atomic.atomic_path(predictions_path)), result.predictions)
             directory = stack.enter_context(atomic.atomic_dir(plots_dir))
             for name, text in result.plot_texts.items():
                 (directory / name).write_text(text)
@@ -265,6 +220,32 @@ def write_outputs(
                 figures.save_png(figure, directory / name)
     finally:
         charts.close(result.plot_figures.values())
+
+
+def save_predictions(path: str | os.PathLike[str], predictions: dict[str, np.ndarray]) -> None:
+    """The predicted digits per split ("test", "val"), uint8 (N,) each, as an uncompressed .npz at `path`."""
+    with open(path, "wb") as stream:
+        np.savez(stream, **predictions)
+
+
+def load_predictions(path: str | os.PathLike[str], expected: dict[str, int]) -> dict[str, np.ndarray]:
+    """The evaluate stage's predicted digits, split -> uint8 (N,), checked against `expected` (split -> N)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; run the evaluate stage (dvc repro evaluate)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            predictions = {name: data[name] for name in data.files}
+    except (ValueError, OSError, EOFError) as error:
+        raise ValueError(f"{path}: not a readable .npz file ({error}); run the evaluate stage (dvc repro evaluate)") from None
+    for split, count in expected.items():
+        found = predictions.get(split)
+        if found is None or found.shape != (count,) or found.dtype != np.uint8:
+            shape = "none" if found is None else f"{found.dtype} {found.shape}"
+            raise ValueError(
+                f"{path}: expected '{split}' predictions, uint8 ({count},); got {shape}; run the evaluate stage (dvc repro evaluate)"
+            )
+    return predictions
 
 
 def log_split(name: str, labels: np.ndarray) -> None:

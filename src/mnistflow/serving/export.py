@@ -1,8 +1,12 @@
 """Export the Keras model for serving: an ONNX file for onnxruntime, and a TensorFlow SavedModel.
 
-`export_onnx` writes a float32 copy of the model as ONNX (what `predict` and `serving.runtime` run):
-input `pixels`, float32 (N, 28, 28, 1) raw 0-255; output softmax (N, 10). Its metadata_props carry
-`unsure_threshold` and `temperature` when given (models/model.json).
+`export_onnx` writes a float32 copy of the model as ONNX (what `predict`, the server and the
+evaluate and robustness stages run, through `serving.runtime`): input `pixels`, float32
+(N, 28, 28, 1) raw 0-255; output softmax (N, 10). Its metadata_props carry `unsure_threshold` and
+`temperature` when given (the train stage's card, models/model.json: `read_card`).
+`check_agreement` compares the export's answers with the Keras model's (`keras_probabilities`):
+the export stage ships no ONNX file that gives another digit, or a probability further than
+`AGREEMENT_TOLERANCE`, on any test image.
 
 `export_savedmodel` writes the SavedModel for TensorFlow Serving, with two serving signatures, both
 returning `probabilities` (float32 (N, 10), softmax) and `classes` (int64 (N,), the most probable digit):
@@ -36,7 +40,12 @@ from mnistflow.core import arrays, atomic
 logger = logging.getLogger(__name__)
 
 SIDE = arrays.SIDE
-METADATA_KEYS = ("temperature", "unsure_threshold")  # models/model.json's keys copied into the ONNX file
+CARD_KEYS = ("temperature", "unsure_threshold")  # models/model.json's keys, copied into the ONNX file's metadata
+# The largest difference allowed between a probability of the Keras model and of its ONNX export on
+# the test split. The same float32 graph on two runtimes differs by ~1e-6 (other summation orders);
+# a mistranslated layer moves probabilities by far more.
+AGREEMENT_TOLERANCE = 1e-4
+CHECK_BATCH = 1000  # images per Keras call in keras_probabilities (memory only)
 _GENERATED_NAME = re.compile(r"^(.*?)__\d+(:\d+)?$")  # tf2onnx's counter-suffixed names: "Transpose__87:0", "const_axes__21"
 
 
@@ -179,28 +188,65 @@ def float32_copy(model: Any) -> Any:
     return copy
 
 
-def read_model_metadata(path: str | os.PathLike[str]) -> dict[str, float]:
-    """models/model.json's {"temperature", "unsure_threshold"} (those present); {} when the file is absent."""
+def read_card(path: str | os.PathLike[str]) -> dict[str, float]:
+    """models/model.json, the train stage's card: {"temperature": T, "unsure_threshold": p}, both finite numbers.
+
+    The one reader of that file (the train stage writes both keys, always); other keys are ignored.
+    """
     path = pathlib.Path(path)
     if not path.is_file():
-        return {}
+        raise FileNotFoundError(f"{path}: no such model card; run the train stage (dvc repro train)")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(data, dict):
         raise ValueError(  # noqa: TRY004  a bad file, not a bad argument: the CLI turns ValueError into one line
-            f"{path}: expected a JSON object with keys {', '.join(METADATA_KEYS)}; got {type(data).__name__}"
+            f"{path}: expected a JSON object with keys {', '.join(CARD_KEYS)}; got {type(data).__name__}"
         )
-    found = {}
-    for key in METADATA_KEYS:
+    card = {}
+    for key in CARD_KEYS:
         value = data.get(key)
-        if value is None:
-            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"{path}: {key} must be a finite number; got {value!r}")
-        found[key] = float(value)
-    return found
+            raise ValueError(f"{path}: {key} must be a finite number; got {value!r}; re-run the train stage (dvc repro train)")
+        card[key] = float(value)
+    return card
+
+
+def check_agreement(
+    expected: np.ndarray, answer: np.ndarray, *, onnx_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
+    tolerance: float = AGREEMENT_TOLERANCE,
+) -> float:
+    """Raise ValueError unless `answer` (the ONNX model's probabilities) gives `expected`'s (the Keras
+    model's) digit on every image and every probability within `tolerance`; return the largest difference."""
+    if answer.shape != expected.shape:
+        raise ValueError(f"{onnx_path}: answers {answer.shape} for {data_path}, where the Keras model answers {expected.shape}")
+    differ = np.flatnonzero(answer.argmax(axis=1) != expected.argmax(axis=1))
+    if differ.size:
+        first = int(differ[0])
+        raise ValueError(
+            f"{onnx_path}: the export gives another digit than the Keras model on {differ.size} of {len(expected)} images "
+            f"of {data_path} (first: image {first}, {int(answer[first].argmax())} for {int(expected[first].argmax())}); "
+            "not shipped: re-run dvc repro export, and if it persists the ONNX conversion is at fault"
+        )
+    largest = float(np.abs(answer.astype(np.float64) - expected).max()) if expected.size else 0.0
+    if largest > tolerance:
+        raise ValueError(
+            f"{onnx_path}: the export's probabilities differ from the Keras model's by up to {largest:.3g} on {data_path} "
+            f"(tolerance {tolerance:g}); not shipped: re-run dvc repro export, and if it persists the ONNX conversion is at fault"
+        )
+    return largest
+
+
+def keras_probabilities(model: Any, images: np.ndarray, *, batch_size: int = CHECK_BATCH) -> np.ndarray:
+    """The float32 copy of `model` (what the ONNX file holds) on uint8 (N, 28, 28) images: float64 (N, 10)."""
+    import tensorflow as tf
+
+    copy = float32_copy(model)
+    call = tf.function(lambda batch: copy(batch, training=False), input_signature=[tf.TensorSpec((None, SIDE, SIDE, 1), tf.float32)])
+    parts = [np.asarray(call(arrays.to_model_input(images[start : start + batch_size])), dtype=np.float64)
+             for start in range(0, len(images), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0, arrays.NUM_CLASSES))
 
 
 def _finish_onnx(path: pathlib.Path, model: Any, signature: list[Any], metadata: dict[str, float]) -> None:

@@ -4,6 +4,7 @@
 
     classifier = runtime.load("models/model.onnx")           # open once: ~ms, no TensorFlow
     probabilities = classifier.predict(images)                # uint8 (N, 28, 28) -> float32 (N, 10)
+    probabilities = classifier.predict(images, batch_size=1000)  # the same, 1,000 images per run
     classifier.unsure_threshold                               # from the file's metadata, or None
 
 Images are raw 0-255 pixels, white ink on black, 28x28 and centred as in MNIST: uint8 (N, 28, 28),
@@ -32,7 +33,7 @@ LOAD_ERRORS = (ort_errors.InvalidProtobuf, ort_errors.InvalidGraph, ort_errors.I
 class Classifier:
     """An onnxruntime session on an MNIST ONNX model: float32 (N, 28, 28, 1) raw pixels -> softmax (N, 10)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, threads: int = DEFAULT_THREADS):
+    def __init__(self, path: str | os.PathLike[str], *, threads: int = DEFAULT_THREADS, spinning: bool = True):
         path = pathlib.Path(path)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer; got {threads!r}")
@@ -43,6 +44,9 @@ class Classifier:
         options.inter_op_num_threads = 1  # the graph is one chain of ops: nothing to run side by side
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # errors only: no start-up warnings on stderr
+        # Spinning: idle threads busy-wait for the next op. Off, they sleep: on a busy 2-core machine
+        # a batch job runs ~1.7x faster so (bench/stages.py, docs/benchmarks.md), on an idle one as fast.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         try:
             self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except LOAD_ERRORS as error:
@@ -62,8 +66,13 @@ class Classifier:
         self.unsure_threshold: float | None = _number(self.metadata, "unsure_threshold", path)
         self.temperature: float | None = _number(self.metadata, "temperature", path)
 
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """uint8 (N, 28, 28) or float (N, 28, 28[, 1]) raw 0-255 pixels -> float32 (N, 10) probabilities."""
+    def predict(self, images: np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
+        """uint8 (N, 28, 28) or float (N, 28, 28[, 1]) raw 0-255 pixels -> float32 (N, 10) probabilities.
+
+        `batch_size` images per session run (None: all at once); it bounds memory, not the answer.
+        """
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer or None; got {batch_size!r}")
         images = np.asarray(images)
         side = arrays.SIDE
         if images.dtype == np.uint8 and images.ndim == 3 and images.shape[1:] == (side, side):
@@ -76,15 +85,18 @@ class Classifier:
             )
         if not len(batch):
             return np.zeros((0, arrays.NUM_CLASSES), dtype=np.float32)
-        return self._session.run([self._output_name], {self._input_name: batch})[0]
+        step = batch_size or len(batch)
+        parts = [self._session.run([self._output_name], {self._input_name: batch[start : start + step]})[0]
+                 for start in range(0, len(batch), step)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def __repr__(self) -> str:
         return f"Classifier({str(self.path)!r}, unsure_threshold={self.unsure_threshold})"
 
 
-def load(path: str | os.PathLike[str], *, threads: int = DEFAULT_THREADS) -> Classifier:
-    """Open the ONNX model at `path` (see Classifier)."""
-    return Classifier(path, threads=threads)
+def load(path: str | os.PathLike[str], *, threads: int = DEFAULT_THREADS, spinning: bool = True) -> Classifier:
+    """Open the ONNX model at `path` (see Classifier); `spinning=False` for batch jobs on a shared machine."""
+    return Classifier(path, threads=threads, spinning=spinning)
 
 
 def _number(metadata: dict[str, str], key: str, path: pathlib.Path) -> float | None:
