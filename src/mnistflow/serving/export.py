@@ -39,7 +39,6 @@ from mnistflow.core import arrays, atomic
 
 logger = logging.getLogger(__name__)
 
-SIDE = arrays.SIDE
 CARD_KEYS = ("temperature", "unsure_threshold")  # models/model.json's keys, copied into the ONNX file's metadata
 # The largest difference allowed between a probability of the Keras model and of its ONNX export on
 # the test split. The same float32 graph on two runtimes differs by ~1e-6 (other summation orders);
@@ -68,8 +67,8 @@ def export_savedmodel(model: Any, directory: str | os.PathLike[str]) -> None:
     archive = _in_name_order(keras.export.ExportArchive())
     archive.track(model)
     # The first endpoint is also TF Serving's default; naming it so makes that explicit.
-    archive.add_endpoint("serving_default", from_uint8, input_signature=[tf.TensorSpec((None, SIDE, SIDE), tf.uint8, name="images")])
-    archive.add_endpoint("serve_float", from_float, input_signature=[tf.TensorSpec((None, SIDE, SIDE, 1), tf.float32, name="images")])
+    archive.add_endpoint("serving_default", from_uint8, input_signature=[tf.TensorSpec((None, arrays.SIDE, arrays.SIDE), tf.uint8, name="images")])
+    archive.add_endpoint("serve_float", from_float, input_signature=[tf.TensorSpec((None, arrays.SIDE, arrays.SIDE, 1), tf.float32, name="images")])
     with atomic.atomic_dir(directory) as temporary, _fixed_seed_states(model):
         archive.write_out(str(temporary), verbose=False)
         _stable_fingerprint(pathlib.Path(temporary))
@@ -153,7 +152,7 @@ def export_onnx(
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"{key} must be a finite number; got {value!r}")
     copy = float32_copy(model)
-    signature = [tf.TensorSpec((None, SIDE, SIDE, 1), tf.float32, name="pixels")]
+    signature = [tf.TensorSpec((None, arrays.SIDE, arrays.SIDE, 1), tf.float32, name="pixels")]
     with atomic.atomic_path(path) as temporary, warnings.catch_warnings(), _quiet_logger("tf2onnx"):
         # tf2onnx's numpy-2 patch in Keras warns about np.object, and tf2onnx logs each optimizer
         # pass at INFO: nothing a user can act on, five lines per stage run.
@@ -243,7 +242,7 @@ def keras_probabilities(model: Any, images: np.ndarray, *, batch_size: int = CHE
     import tensorflow as tf
 
     copy = float32_copy(model)
-    call = tf.function(lambda batch: copy(batch, training=False), input_signature=[tf.TensorSpec((None, SIDE, SIDE, 1), tf.float32)])
+    call = tf.function(lambda batch: copy(batch, training=False), input_signature=[tf.TensorSpec((None, arrays.SIDE, arrays.SIDE, 1), tf.float32)])
     parts = [np.asarray(call(arrays.to_model_input(images[start : start + batch_size])), dtype=np.float64)
              for start in range(0, len(images), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, arrays.NUM_CLASSES))
@@ -340,7 +339,7 @@ def _all_layers(model: Any) -> list[Any]:
 
 
 def _check_shapes(model: Any) -> None:
-    if tuple(model.input_shape[1:]) != (SIDE, SIDE, 1) or tuple(model.output_shape[1:]) != (arrays.NUM_CLASSES,):
+    if tuple(model.input_shape[1:]) != (arrays.SIDE, arrays.SIDE, 1) or tuple(model.output_shape[1:]) != (arrays.NUM_CLASSES,):
         raise ValueError(
             f"expected a model from (N, 28, 28, 1) images to (N, 10) probabilities; got {model.input_shape} -> {model.output_shape}"
         )
