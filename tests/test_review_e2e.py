@@ -16,9 +16,10 @@ import re
 
 import numpy as np
 import pytest
-import tiny
 import yaml
 from PIL import Image
+
+import tiny
 
 TINY = {**tiny.TINY, "baselines": {"enabled": []}}
 # The first runs in a temporary copy (--temp), so the second starts from the baseline's params; the

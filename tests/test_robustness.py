@@ -85,9 +85,9 @@ def robustness_workdir(tmp_path, monkeypatch):
     any ink a 9), clean splits of blank images, a suite where one corruption inks the 9s and one inks
     everything, and clean predictions that the model would not give (so they can only come from the file)."""
     import yaml
-    from tiny_onnx import write_pixel_sum_model
 
     from mnistflow.evaluation import evaluate
+    from tiny_onnx import write_pixel_sum_model
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"robustness": {"batch_size": 3, "example_index": 1}}))

@@ -1,9 +1,9 @@
 """serving.runtime on tiny ONNX graphs written with onnx.helper (no TensorFlow)."""
 import numpy as np
 import pytest
-from tiny_onnx import expected, write_pixel_sum_model  # tests/tiny_onnx.py
 
 from mnistflow.serving import runtime
+from tiny_onnx import expected, write_pixel_sum_model  # tests/tiny_onnx.py
 
 
 @pytest.fixture

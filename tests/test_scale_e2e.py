@@ -16,10 +16,11 @@ import shutil
 import time
 
 import pytest
-import tiny
 import yaml
 
 import stage_deps
+import tiny
+import tiny_onnx
 from conftest import ROOT, Project, project_files
 from synthetic import make_digits
 
@@ -94,26 +95,13 @@ def test_outputs_pushed_to_a_local_remote_are_pulled_into_a_fresh_clone_with_not
     assert "Data and pipelines are up to date." in repro.stdout
 
 
-def shift_final_bias(path: pathlib.Path, *, digit: int, shift: float) -> None:
-    """Add `shift` to the last layer's bias for `digit` in the ONNX file at `path` (the Keras model stays as it was)."""
-    import onnx
-    import onnx.numpy_helper
-
-    proto = onnx.load(str(path))
-    [bias] = [tensor for tensor in proto.graph.initializer if list(tensor.dims) == [10]]
-    values = onnx.numpy_helper.to_array(bias).copy()
-    values[digit] += shift
-    bias.CopyFrom(onnx.numpy_helper.from_array(values, bias.name))
-    onnx.save(proto, str(path))
-
-
 @pytest.mark.e2e
 def test_evaluate_and_robustness_score_the_exported_onnx_file_not_the_keras_model(pipeline):
     needs("export", "evaluate", "robustness")
     before = json.loads((pipeline.root / "metrics/evaluate.json").read_text())
     assert before["accuracy"] > 0.1
     # An ONNX copy whose every answer is 3 (a tenth of the tiny test set), beside an unchanged Keras model.
-    shift_final_bias(pipeline.root / "models/model.onnx", digit=3, shift=1000.0)
+    tiny_onnx.shift_final_bias(pipeline.root / "models/model.onnx", digit=3, shift=1000.0)
     try:
         pipeline.dvc("repro", "--single-item", "evaluate")
         pipeline.dvc("repro", "--single-item", "robustness")
