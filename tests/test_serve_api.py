@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 import subprocess
-import zlib
 
 import numpy as np
 import pytest
@@ -210,6 +208,7 @@ BAD_JSON = [
     (b"[1, 2]", 'expected a JSON object such as {"instances": [...]}; got a JSON array'),
     (json.dumps({"instances": [image_28()], "extra": 1}).encode(), "unknown key 'extra' in the request; expected signature_name, instances, inputs"),
     (json.dumps({"signature_name": "predict", "instances": []}).encode(), "signature_name must be one of serving_default, serve_float; got 'predict'"),
+    (json.dumps({"signature_name": {"a": 1}, "instances": []}).encode(), "signature_name must be one of serving_default, serve_float; got {'a': 1}"),
     (json.dumps({"instances": [image_28()], "inputs": [image_28()]}).encode(), 'send exactly one of "instances" (row format) or "inputs" (columnar format)'),
     (json.dumps({"instances": "pixels"}).encode(), "instances must be a list of images; got a JSON string"),
     (json.dumps({"instances": []}).encode(), "instances is empty; send at least one 28x28 image"),
@@ -258,21 +257,13 @@ def huge_png() -> bytes:
     return png(Image.new("L", (5000, 4000), 255))  # 20 million pixels in ~20 KB
 
 
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that declares width x height pixels and holds none: what a decompression bomb looks like to a header reader."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IEND", b"")
-
-
 BAD_UPLOADS = [
     ([("files", ("notes.txt", b"not an image", "text/plain"))], 400, "notes.txt: not an image that can be read (cannot identify image file 'notes.txt')"),
     ([("files", ("blank.png", png(Image.new("L", (60, 60), 255)), "image/png"))], 400,
      "blank.png: no ink found: the strongest stroke is 0 grey levels from the background (grey level 255); need at least 32 (is the image blank?)"),
     ([("files", ("cut.png", png(Image.new("L", (60, 60), 255))[:40], "image/png"))], 400, None),
     ([("files", ("huge.png", huge_png(), "image/png"))], 400, "huge.png: image is 5000x4000 pixels; at most 16,777,216 pixels are accepted (scale it down)"),
-    ([("files", ("bomb.png", png_header_only(20_000, 20_000), "image/png"))], 400,
+    ([("files", ("bomb.png", served_model.png_header_only(20_000, 20_000), "image/png"))], 400,
      "bomb.png: image is 400,000,000 pixels; at most 16,777,216 pixels are accepted (scale it down)"),
     ([("files", ("notes.png", b"my shopping list", "image/png"))], 400, "notes.png: not an image that can be read (cannot identify image file 'notes.png')"),
     ([("other", ("a.png", b"x", "image/png"))], 400, "no image files: send one or more in the multipart field 'files'"),

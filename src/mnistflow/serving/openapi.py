@@ -19,9 +19,7 @@ def _image(pixel: dict[str, Any]) -> dict[str, Any]:
 
 
 _BYTE = {"type": "integer", "minimum": 0, "maximum": 255}
-_IMAGES = {"type": "array", "items": _image(_BYTE), "minItems": 1, "maxItems": 4}  # 4: keeps generated bodies small
-_FLOAT_IMAGES = {"type": "array", "items": _image({"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 255},
-                                                    "minItems": 1, "maxItems": 1}), "minItems": 1, "maxItems": 4}
+_FLOAT_PIXEL = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 255}, "minItems": 1, "maxItems": 1}
 _ERROR = {"description": "refused: one line naming the field and the rule",
           "content": {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}},
                                                       "required": ["error"], "additionalProperties": False}}}}
@@ -32,22 +30,30 @@ _REFUSALS = {
     "503": {**_ERROR, "description": "overloaded or stopping: retry after the Retry-After header's seconds"},
 }
 
-PREDICT: dict[str, Any] = {
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
-        {"type": "object", "required": ["instances"], "additionalProperties": False,
-         "properties": {"signature_name": {"enum": ["serving_default"]}, "instances": _IMAGES}},
-        {"type": "object", "required": ["signature_name", "instances"], "additionalProperties": False,
-         "properties": {"signature_name": {"enum": ["serve_float"]}, "instances": _FLOAT_IMAGES}},
-        {"type": "object", "required": ["inputs"], "additionalProperties": False,
-         "properties": {"signature_name": {"enum": ["serving_default"]}, "inputs": _IMAGES}},
-    ]}}}},
-    "responses": _REFUSALS,
-}
 
-UPLOAD: dict[str, Any] = {
-    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["files"],
-        "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1, "maxItems": 16}},
-    }}}},
-    "responses": _REFUSALS,
-}
+def predict(max_instances: int) -> dict[str, Any]:
+    """`POST /v1/models/mnist:predict`: TF Serving's row (`instances`) and columnar (`inputs`) bodies."""
+    def images(pixel: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "array", "items": _image(pixel), "minItems": 1, "maxItems": max_instances}
+
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+            {"type": "object", "required": ["instances"], "additionalProperties": False,
+             "properties": {"signature_name": {"enum": ["serving_default"]}, "instances": images(_BYTE)}},
+            {"type": "object", "required": ["signature_name", "instances"], "additionalProperties": False,
+             "properties": {"signature_name": {"enum": ["serve_float"]}, "instances": images(_FLOAT_PIXEL)}},
+            {"type": "object", "required": ["inputs"], "additionalProperties": False,
+             "properties": {"signature_name": {"enum": ["serving_default"]}, "inputs": images(_BYTE)}},
+        ]}}}},
+        "responses": _REFUSALS,
+    }
+
+
+def upload(max_files: int) -> dict[str, Any]:
+    """`POST /predict`: image files in the multipart field `files`."""
+    files = {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1, "maxItems": max_files}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["files"], "properties": {"files": files}}}}},
+        "responses": _REFUSALS,
+    }

@@ -67,7 +67,7 @@ def parse_predict_body(body: bytes, *, max_instances: int, max_depth: int) -> tu
     if unknown:
         raise RequestError(f"unknown key {unknown[0]!r} in the request; expected {', '.join(KEYS)}")
     signature = request.get("signature_name", "serving_default")
-    if signature not in SIGNATURES:
+    if not isinstance(signature, str) or signature not in SIGNATURES:
         raise RequestError(f"signature_name must be one of {', '.join(SIGNATURES)}; got {signature!r}")
     if ("instances" in request) == ("inputs" in request):
         raise RequestError('send exactly one of "instances" (row format) or "inputs" (columnar format)')

@@ -92,7 +92,7 @@ def create_app(model: Model, *, batching_config: batching.BatchingConfig | None 
     app.add_exception_handler(batching.Overloaded, _overloaded)
     app.add_exception_handler(starlette.exceptions.HTTPException, _http_error)
 
-    @app.post(f"/v1/models/{MODEL_NAME}:predict", openapi_extra=openapi.PREDICT)
+    @app.post(f"/v1/models/{MODEL_NAME}:predict", openapi_extra=openapi.predict(limits.max_instances))
     async def predict_instances(request: fastapi.Request) -> responses.Response:
         with batcher.admitted():
             images, key = payloads.parse_predict_body(await request.body(), max_instances=limits.max_instances,
@@ -100,7 +100,7 @@ def create_app(model: Model, *, batching_config: batching.BatchingConfig | None 
             probabilities = await batcher.predict(images)
         return _json({key: probabilities.tolist()})
 
-    @app.post("/predict", openapi_extra=openapi.UPLOAD)
+    @app.post("/predict", openapi_extra=openapi.upload(limits.max_files))
     async def predict_files(request: fastapi.Request) -> responses.Response:
         with batcher.admitted():
             names, images = await _uploaded_images(request, limits)
