@@ -6,8 +6,10 @@ session (tests/real_mnist.py); the server itself runs the ONNX file on onnxrunti
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import re
 import subprocess
 
 import numpy as np
@@ -319,6 +321,12 @@ def test_unknown_endpoints_and_methods_get_one_line_json_errors(client):
     assert (client.get("/v1/models/other").status_code, client.get("/v1/models/other").json()) == (404, {"error": "no such endpoint: GET /v1/models/other"})
     response = client.get("/v1/models/mnist:predict")
     assert (response.status_code, response.json()) == (405, {"error": "GET is not allowed on /v1/models/mnist:predict"})
+
+
+def test_serving_docs_list_every_limit_with_its_default():
+    text = (served_model.ROOT / "docs" / "serving.md").read_text()
+    documented = dict(re.findall(r"^\| `(\w+)` \| (\d+) \|", text, flags=re.MULTILINE))
+    assert documented == {field.name: str(field.default) for field in dataclasses.fields(server.Limits)}
 
 
 def test_serve_without_a_model_says_how_to_get_one_in_one_line(tmp_path, capsys):
