@@ -88,8 +88,8 @@ def nesting_depth(body: bytes) -> int:
     brackets = np.frombuffer(_STRING.sub(b'""', body).translate(None, _BRACKETS), dtype=np.uint8)
     if not len(brackets):
         return 0
-    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)
-    return int(np.cumsum(steps).max())
+    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), np.int8(1), np.int8(-1))
+    return int(np.cumsum(steps, dtype=np.int32).max())  # 4 MiB of brackets at most (max_body_bytes): ~20 MB for a moment
 
 
 def _row_format(instances: Any) -> list[Any]:
