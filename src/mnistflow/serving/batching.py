@@ -20,7 +20,9 @@ in one worker thread (onnxruntime releases the GIL), so the event loop keeps rea
 and the time since the previous batch ended or its oldest request arrived, whichever is later: so
 it counts the event loop's time between batches too) and estimates a new request's wait as the
 work ahead of it (images queued and running, plus admitted requests not yet parsed, one image
-each) over that throughput. Over `latency_budget_ms`, `admitted()` raises `Overloaded` at once
+each) over that throughput, plus the event loop's lag (how late the worker resumes after a model
+call: what every step of a request waits for when the loop is busy, reading or answering; a busy
+event loop is where a single-process server's latency hides). Over `latency_budget_ms`, `admitted()` raises `Overloaded` at once
 with a `retry_after` in seconds: the queue is bounded by the wait it implies, not by a count, so
 latency stays near the budget however many clients come (TF Serving bounds its queue in batches,
 `max_enqueued_batches`, for the same reason). Until the first batch has run, nothing is refused.
@@ -108,6 +110,7 @@ class Batcher:
         self._in_batcher = 0  # requests between predict() and their answer
         self._draining = False
         self._smoothed: tuple[float, float] | None = None  # (images, seconds) per batch, smoothed
+        self._lag = 0.0  # seconds from a model call's end to the worker resuming, smoothed
         self._last_end = 0.0
         self._arrived: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -149,7 +152,7 @@ class Batcher:
         images, seconds = self._smoothed
         unparsed = max(0, self._admitted - self._in_batcher)  # admitted, not yet at predict(): one image each
         work = self.stats.queued_images + self._running_images + unparsed + 1
-        return work * seconds / images
+        return work * seconds / images + self._lag
 
     @contextlib.contextmanager
     def admitted(self) -> Iterator[None]:
@@ -211,7 +214,7 @@ class Batcher:
             began = max(self._last_end, batch[0].measured_from)
             self._running_images = len(images)
             try:
-                outputs = await loop.run_in_executor(self._executor, self._predict, images)
+                outputs, finished = await loop.run_in_executor(self._executor, self._timed_predict, images)
             except Exception as error:  # whatever the model raises belongs to this batch's requests; the worker goes on
                 logger.exception("model call on a batch of %d images failed", len(images))
                 for request in batch:
@@ -221,6 +224,7 @@ class Batcher:
             finally:
                 self._running_images = 0
             self._last_end = self._clock()
+            self._lag += SMOOTHING * (self._last_end - finished - self._lag)
             self._count(batch, len(images), self._last_end - began)
             start = 0
             for request in batch:
@@ -228,6 +232,9 @@ class Batcher:
                 if not request.future.done():  # a client that went away cancels its future
                     request.future.set_result(outputs[start:end])
                 start = end
+
+    def _timed_predict(self, images: np.ndarray) -> tuple[np.ndarray, float]:
+        return self._predict(images), self._clock()
 
     def _take_batch(self) -> list[_Request]:
         """The oldest requests, up to max_batch_size images (always at least one request)."""
