@@ -2,7 +2,8 @@
 
     python bench/serve.py [--model models/model.onnx] [--seconds 5] [--max-requests 20000]
 
-Two servers, each a real process on 127.0.0.1, measured in the same run with the same clients:
+Two servers, each a real process on 127.0.0.1, both running through the run and measured one
+after the other in each scenario (so a change in the machine's load hits both), same clients:
 - ours: `python -m mnistflow serve` (onnxruntime, adaptive batching, latency-budget shedding, defaults);
 - the plain peer: FastAPI calling onnxruntime once per request, no batching, onnxruntime on one
   thread (this file, `--plain-server`): a `def` endpoint taking the JSON body as a `dict`, as
@@ -69,20 +70,22 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as directory:
         onnx_path = model(pathlib.Path(args.model), pathlib.Path(directory))
         images = test_images()
-        rows, memory, batching = [], {}, {}
+        rows, batching = [], {}
         commands = {"ours": [sys.executable, "-m", "mnistflow", "serve", "--model", str(onnx_path), "--port", "0"],
                     "plain": [sys.executable, __file__, "--plain-server", str(onnx_path)]}
-        for name in SERVERS:
-            with server(commands[name]) as (url, pid):
+        with contextlib.ExitStack() as stack:
+            running = {name: stack.enter_context(server(commands[name])) for name in SERVERS}
+            for url, _ in running.values():
                 warm_up(url, images)
-                start = rss_mib(pid)
-                for clients, per_request in SCENARIOS:
+            start = {name: rss_mib(pid) for name, (_, pid) in running.items()}
+            for clients, per_request in SCENARIOS:  # both servers per scenario, back to back: a change in load hits both
+                for name, (url, pid) in running.items():
                     before = status(url)
                     rows.append((name, clients, per_request, measured(pid, url, images, clients, per_request, args)))
                     after = status(url)
                     if after:
                         batching[(clients, per_request)] = (after["images"] - before["images"]) / max(1, after["batches"] - before["batches"])
-                memory[name] = (start, rss_mib(pid))
+            memory = {name: (start[name], rss_mib(pid)) for name, (_, pid) in running.items()}
     report(rows, memory, batching)
     print(f"load average after: {load_average()}")
     return 0
