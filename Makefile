@@ -78,7 +78,7 @@ bench: setup ## Run every benchmark in bench/ (slow: tens of minutes, full data)
 	@echo "== bench/train.py"; $(RUN) python bench/train.py --save-models bench/models || exit 1
 	@for script in $(filter-out bench/timing.py bench/train.py bench/recipe.py bench/adabn.py,$(wildcard bench/*.py)); do echo "== $$script"; $(RUN) python $$script || exit 1; done
 
-# The server (docs/serving.md): SERVE_ARGS passes flags, e.g. make serve SERVE_ARGS="--port 8080 --max-wait-ms 5".
+# The server (docs/serving.md): SERVE_ARGS passes flags, e.g. make serve SERVE_ARGS="--port 8080 --latency-budget-ms 200".
 SERVE_ARGS ?=
 serve: setup ## Serve models/model.onnx on http://127.0.0.1:8000/ (API and draw-a-digit page; docs/serving.md).
 	$(RUN) python -m mnistflow serve $(SERVE_ARGS)

@@ -14,8 +14,10 @@ import os
 import pathlib
 import re
 import signal
+import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 
 import real_mnist
@@ -66,3 +68,11 @@ def running_server(model: pathlib.Path, *flags: str, python_flags: tuple[str, ..
         code = process.wait(timeout=30)
     server.stderr = "".join(lines) + rest
     assert code == 0, f"the server exited {code}:\n{server.stderr[-3000:]}"
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares width x height pixels and holds none: what a decompression bomb looks like to a header reader."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IEND", b"")

@@ -6,8 +6,10 @@ session (tests/real_mnist.py); the server itself runs the ONNX file on onnxrunti
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import re
 import subprocess
 
 import numpy as np
@@ -208,6 +210,7 @@ BAD_JSON = [
     (b"[1, 2]", 'expected a JSON object such as {"instances": [...]}; got a JSON array'),
     (json.dumps({"instances": [image_28()], "extra": 1}).encode(), "unknown key 'extra' in the request; expected signature_name, instances, inputs"),
     (json.dumps({"signature_name": "predict", "instances": []}).encode(), "signature_name must be one of serving_default, serve_float; got 'predict'"),
+    (json.dumps({"signature_name": {"a": 1}, "instances": []}).encode(), "signature_name must be one of serving_default, serve_float; got {'a': 1}"),
     (json.dumps({"instances": [image_28()], "inputs": [image_28()]}).encode(), 'send exactly one of "instances" (row format) or "inputs" (columnar format)'),
     (json.dumps({"instances": "pixels"}).encode(), "instances must be a list of images; got a JSON string"),
     (json.dumps({"instances": []}).encode(), "instances is empty; send at least one 28x28 image"),
@@ -228,6 +231,8 @@ BAD_JSON = [
     (json.dumps({"instances": [{"images": image_28()}, image_28()]}).encode(), 'instances mixes {"images": ...} objects and bare arrays; use one form for all'),
     (json.dumps({"inputs": {"x": []}}).encode(), "inputs has ['x']; this model's only input is 'images'"),
     (json.dumps({"instances": [image_28()] * 257}).encode(), "too many instances: 257; at most 256 per request (split them over several requests)"),
+    (b"[" * 100_000 + b"]" * 100_000, "JSON nested 100,000 levels deep; at most 8 are accepted (a request of 28x28 images needs 4 to 6)"),
+    (b'{"instances": [[[[[[[[[0]]]]]]]]], "x": "]]]]"}', "JSON nested 10 levels deep; at most 8 are accepted (a request of 28x28 images needs 4 to 6)"),
 ]
 
 
@@ -260,12 +265,16 @@ BAD_UPLOADS = [
      "blank.png: no ink found: the strongest stroke is 0 grey levels from the background (grey level 255); need at least 32 (is the image blank?)"),
     ([("files", ("cut.png", png(Image.new("L", (60, 60), 255))[:40], "image/png"))], 400, None),
     ([("files", ("huge.png", huge_png(), "image/png"))], 400, "huge.png: image is 5000x4000 pixels; at most 16,777,216 pixels are accepted (scale it down)"),
+    ([("files", ("bomb.png", served_model.png_header_only(20_000, 20_000), "image/png"))], 400,
+     "bomb.png: image is 400,000,000 pixels; at most 16,777,216 pixels are accepted (scale it down)"),
+    ([("files", ("notes.png", b"my shopping list", "image/png"))], 400, "notes.png: not an image that can be read (cannot identify image file 'notes.png')"),
     ([("other", ("a.png", b"x", "image/png"))], 400, "no image files: send one or more in the multipart field 'files'"),
     ([("files", (f"{i}.png", b"x", "image/png")) for i in range(17)], 400, "multipart body refused: Too many files. Maximum number of files is 16."),
 ]
 
 
-@pytest.mark.parametrize(("files", "status", "message"), BAD_UPLOADS, ids=["not-an-image", "blank", "truncated", "huge", "no-files-field", "too-many-files"])
+@pytest.mark.parametrize(("files", "status", "message"), BAD_UPLOADS,
+                         ids=["not-an-image", "blank", "truncated", "huge", "bomb", "text-named-png", "no-files-field", "too-many-files"])
 def test_upload_refuses_a_file_it_cannot_use_naming_the_file_and_the_problem(client, files, status, message):
     response = client.post("/predict", files=files)
     assert response.status_code == status
@@ -277,6 +286,32 @@ def test_upload_refuses_a_file_it_cannot_use_naming_the_file_and_the_problem(cli
     assert client.get("/healthz").status_code == 200
 
 
+def test_upload_reads_a_16_bit_and_an_animated_image_as_their_8_bit_first_frame(client, mnist):
+    digit = mnist["test_images"][0]
+    still, deep, animated = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    Image.fromarray(digit).save(still, format="PNG")
+    Image.fromarray(digit.astype(np.uint16) * 257).save(deep, format="PNG")  # mode I;16
+    frames = [Image.fromarray(digit), Image.fromarray(255 - digit), Image.new("L", (28, 28), 0)]
+    frames[0].save(animated, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    files = [("files", (name, data.getvalue(), "image/png")) for name, data in [("still.png", still), ("deep.png", deep), ("moving.gif", animated)]]
+    response = client.post("/predict", files=files)
+    assert response.status_code == 200, response.text
+    answers = response.json()["predictions"]
+    assert answers[1]["prepared"] == answers[0]["prepared"] == answers[2]["prepared"]
+    assert answers[1]["digit"] == answers[2]["digit"] == answers[0]["digit"] == mnist["test_labels"][0]
+
+
+def test_a_stopping_server_refuses_predict_requests_with_503_and_retry_after(classifier):
+    from fastapi.testclient import TestClient
+
+    with TestClient(server.create_app(classifier)) as client:
+        client.app.state.batcher.drain()
+        response = client.post("/v1/models/mnist:predict", json={"instances": [image_28()]})
+        assert (response.status_code, response.headers["retry-after"]) == (503, "1")
+        assert response.json() == {"error": "the server is shutting down; retry on another replica or after it restarts"}
+        assert client.get("/healthz").status_code == 200
+
+
 def test_upload_refuses_a_body_that_is_not_multipart(client):
     response = client.post("/predict", json={"instances": []})
     assert (response.status_code, response.json()) == (415, {"error": "expected multipart/form-data with one or more image files in the field 'files'"})
@@ -286,6 +321,12 @@ def test_unknown_endpoints_and_methods_get_one_line_json_errors(client):
     assert (client.get("/v1/models/other").status_code, client.get("/v1/models/other").json()) == (404, {"error": "no such endpoint: GET /v1/models/other"})
     response = client.get("/v1/models/mnist:predict")
     assert (response.status_code, response.json()) == (405, {"error": "GET is not allowed on /v1/models/mnist:predict"})
+
+
+def test_serving_docs_list_every_limit_with_its_default():
+    text = (served_model.ROOT / "docs" / "serving.md").read_text()
+    documented = dict(re.findall(r"^\| `(\w+)` \| (\d+) \|", text, flags=re.MULTILINE))
+    assert documented == {field.name: str(field.default) for field in dataclasses.fields(server.Limits)}
 
 
 def test_serve_without_a_model_says_how_to_get_one_in_one_line(tmp_path, capsys):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import signal
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -55,6 +57,43 @@ def test_server_process_batches_concurrent_requests_and_answers_each_client_righ
     imported = {line.rsplit("|", 1)[-1].strip() for line in server.stderr.splitlines() if line.startswith("import time:")}
     assert "onnxruntime" in imported and "uvicorn" in imported
     assert "tensorflow" not in imported and "keras" not in imported
+
+
+def outcome(url: str, image: np.ndarray) -> tuple[str, object]:
+    """('answered', probabilities), ('refused', (status, Retry-After, error)) or ('not connected', reason)."""
+    try:
+        return "answered", post(url, {"instances": [image.tolist()]})["predictions"][0]
+    except urllib.error.HTTPError as error:
+        return "refused", (error.code, error.headers.get("Retry-After"), json.loads(error.read())["error"])
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, ConnectionRefusedError):
+            return "not connected", "connection refused"
+        raise  # anything else (a reset, a closed connection) is a dropped request: the test fails
+
+
+def test_sigterm_answers_the_requests_in_flight_refuses_new_ones_and_drops_none():
+    model = served_model.onnx_file()
+    images = real_mnist.arrays()["test_images"][:9]
+    expected = runtime.load(model).predict(images)
+    # A batch that waits for 64 images or a minute: the eight requests are in flight when SIGTERM comes.
+    with served_model.running_server(model, "--max-batch-size", "64", "--max-wait-ms", "60000") as server:
+        predict = f"{server.url}/v1/models/mnist:predict"
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            in_flight = [pool.submit(outcome, predict, images[i]) for i in range(8)]
+            while get(f"{server.url}/v1/models/mnist")["batching"]["queued_images"] < 8:
+                pass
+            server.process.send_signal(signal.SIGTERM)
+            later = []
+            while not later or later[-1][0] != "not connected":  # new requests until the socket is closed
+                later.append(outcome(predict, images[8]))
+            answers = [future.result() for future in in_flight]
+        assert server.process.wait(timeout=60) == 0
+    assert [kind for kind, _ in answers] == ["answered"] * 8  # the waiting batch ran at once, not after a minute
+    np.testing.assert_allclose(np.array([probabilities for _, probabilities in answers]), expected[:8], rtol=1e-5, atol=1e-7)
+    refused = [detail for kind, detail in later if kind == "refused"]
+    assert len(refused) + 1 == len(later)  # each new request refused with 503, until the connection itself is refused
+    assert set(refused) <= {(503, "1", "the server is shutting down; retry on another replica or after it restarts")}
+    assert "stopped" in server.stderr
 
 
 def test_server_process_listens_on_127_0_0_1_by_default():

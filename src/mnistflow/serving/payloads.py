@@ -1,6 +1,6 @@
 """What the server accepts: TensorFlow Serving's REST predict body, and uploaded image files.
 
-`parse_predict_body(body, max_instances=...)` reads a `POST /v1/models/mnist:predict` body the way
+`parse_predict_body(body, max_instances=..., max_depth=...)` reads a `POST /v1/models/mnist:predict` body the way
 TF Serving does for the exported SavedModel (`serving.export`), into float32 (N, 28, 28, 1) raw
 0-255 pixels, and says whether the answer goes back as rows (`predictions`) or columns
 (`outputs`). Supported:
@@ -12,7 +12,9 @@ TF Serving does for the exported SavedModel (`serving.export`), into float32 (N,
 
 `signature_name` may be absent or `serving_default` (whole numbers 0-255, the SavedModel's uint8
 input) or `serve_float` (any number 0-255, shape 28x28x1, its float input). Anything else is a
-`RequestError` whose one-line message names what was wrong, and where (`instances[3]`).
+`RequestError` whose one-line message names what was wrong, and where (`instances[3]`). A body
+nested deeper than `max_depth` is refused before it is parsed (Python's JSON reader recurses, and
+`[[[[...]]]]` 100,000 deep would otherwise raise RecursionError).
 
 `prepare_upload(data, name, max_pixels=...)` prepares one uploaded file exactly as the predict command
 prepares a file on disk (`predict_inputs.prepare_image`), after refusing an image whose pixel
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -33,6 +36,8 @@ from mnistflow.serving import predict_inputs
 SIGNATURES = {"serving_default": (arrays.SIDE, arrays.SIDE), "serve_float": (arrays.SIDE, arrays.SIDE, 1)}
 INPUT_NAME = "images"  # the SavedModel's input name, used by TF Serving's named-input forms
 KEYS = ("signature_name", "instances", "inputs")
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')  # a JSON string, escapes included: brackets in it do not nest
+_BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # every byte but brackets, to delete
 
 
 class RequestError(ValueError):
@@ -43,10 +48,13 @@ class RequestError(ValueError):
         self.status = status
 
 
-def parse_predict_body(body: bytes, *, max_instances: int) -> tuple[np.ndarray, str]:
+def parse_predict_body(body: bytes, *, max_instances: int, max_depth: int) -> tuple[np.ndarray, str]:
     """(float32 (N, 28, 28, 1) raw 0-255 pixels, 'predictions' or 'outputs'), or RequestError."""
     if not body.strip():
         raise RequestError('request body is empty; expected JSON such as {"instances": [<28x28 pixel array>, ...]}')
+    depth = nesting_depth(body)
+    if depth > max_depth:
+        raise RequestError(f"JSON nested {depth:,} levels deep; at most {max_depth} are accepted (a request of 28x28 images needs 4 to 6)")
     try:
         request = json.loads(body)
     except UnicodeDecodeError:
@@ -59,7 +67,7 @@ def parse_predict_body(body: bytes, *, max_instances: int) -> tuple[np.ndarray, 
     if unknown:
         raise RequestError(f"unknown key {unknown[0]!r} in the request; expected {', '.join(KEYS)}")
     signature = request.get("signature_name", "serving_default")
-    if signature not in SIGNATURES:
+    if not isinstance(signature, str) or signature not in SIGNATURES:
         raise RequestError(f"signature_name must be one of {', '.join(SIGNATURES)}; got {signature!r}")
     if ("instances" in request) == ("inputs" in request):
         raise RequestError('send exactly one of "instances" (row format) or "inputs" (columnar format)')
@@ -73,6 +81,15 @@ def parse_predict_body(body: bytes, *, max_instances: int) -> tuple[np.ndarray, 
         raise RequestError(f"too many instances: {len(images)}; at most {max_instances} per request (split them over several requests)")
     batch = _to_array(images, where, signature)
     return batch.reshape(len(batch), arrays.SIDE, arrays.SIDE, 1), "predictions" if where == "instances" else "outputs"
+
+
+def nesting_depth(body: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (0 for a bare number), without parsing it."""
+    brackets = np.frombuffer(_STRING.sub(b'""', body).translate(None, _BRACKETS), dtype=np.uint8)
+    if not len(brackets):
+        return 0
+    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), np.int8(1), np.int8(-1))
+    return int(np.cumsum(steps, dtype=np.int32).max())  # 4 MiB of brackets at most (max_body_bytes): ~20 MB for a moment
 
 
 def _row_format(instances: Any) -> list[Any]:
@@ -138,6 +155,10 @@ def prepare_upload(data: bytes, name: str, *, max_pixels: int) -> np.ndarray:
     try:
         with Image.open(_Upload(data, name)) as image:
             width, height = image.size
+    except Image.DecompressionBombError as error:  # over twice PIL's own limit: PIL refuses to open it at all
+        declared = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(declared.group(1)):,} pixels" if declared else "over PIL's decompression-bomb limit"
+        raise ValueError(f"image is {size}; at most {max_pixels:,} pixels are accepted (scale it down)") from None
     except (Image.UnidentifiedImageError, OSError):
         pass  # not an image: predict_inputs.prepare_image says so in the predict command's words
     else:

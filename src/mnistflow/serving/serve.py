@@ -1,21 +1,28 @@
 """The `serve` command: the model behind an HTTP API and a draw-a-digit page (serving/server.py).
 
     python -m mnistflow serve                                  # models/model.onnx on http://127.0.0.1:8000/
-    python -m mnistflow serve --port 0 --max-batch-size 32 --max-wait-ms 5
+    python -m mnistflow serve --port 0 --max-batch-size 32 --latency-budget-ms 200
 
 The model is the ONNX export (`dvc repro export`), run by onnxruntime (`serving.runtime`), the
 runtime `predict` uses: no TensorFlow is imported, and the process starts in about a second.
 It listens on 127.0.0.1 unless `--host` says otherwise. `--port 0` takes a free port; the line
 `serving <model> at http://HOST:PORT/` on stderr says which, once the socket is listening.
+
+Ctrl-C or SIGTERM stops it gracefully: predict requests that arrive from then on get 503, the
+listening socket closes, the requests in flight are answered (a waiting batch runs at once), and
+the command exits 0 (after at most `GRACEFUL_TIMEOUT_S`; a second Ctrl-C quits at once).
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import pathlib
+import signal
 import socket
 import sys
+from typing import Any
 
 from mnistflow.serving import batching
 
@@ -28,6 +35,7 @@ DEFAULTS = batching.BatchingConfig()
 # 2-core machine at 64 clients: 423 requests/s with 1 thread, 231 with 2 (onnxruntime's second
 # thread spins, competing with the event loop).
 THREADS = 1
+GRACEFUL_TIMEOUT_S = 30  # longest a stop waits for the requests in flight
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batch-size", type=int, default=DEFAULTS.max_batch_size,
                         help=f"most images per model call (default: {DEFAULTS.max_batch_size})")
     parser.add_argument("--max-wait-ms", type=float, default=DEFAULTS.max_wait_ms,
-                        help=f"longest a request waits for others to batch with (default: {DEFAULTS.max_wait_ms:g})")
+                        help=f"how long a batch waits for more images; 0 runs it as soon as the model is free (default: {DEFAULTS.max_wait_ms:g})")
+    parser.add_argument("--latency-budget-ms", type=float, default=DEFAULTS.latency_budget_ms,
+                        help=f"refuse (503) a request whose estimated wait is longer (default: {DEFAULTS.latency_budget_ms:g})")
     parser.add_argument("--threads", type=int, default=THREADS,
                         help=f"onnxruntime intra-op threads for the model (default: {THREADS}; the event loop needs a core too)")
     parser.add_argument("--collect", metavar="DIR", help="save the digits people confirm or correct on the page under DIR "
@@ -55,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be 0-65535; got {args.port}")
-    config = batching.BatchingConfig(max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms)
+    config = batching.BatchingConfig(max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+                                     latency_budget_ms=args.latency_budget_ms)
     import uvicorn  # here, not at the top: `predict` need not pay for importing the server
 
     from mnistflow.serving import feedback, model_info, runtime, server
@@ -67,14 +78,31 @@ def run(args: argparse.Namespace) -> int:
     host, port = listening.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"serving {path} at http://{shown}:{port}/ (batches of up to {config.max_batch_size}, "
-          f"waiting up to {config.max_wait_ms:g} ms)" + (f"; collecting digits into {args.collect}" if args.collect else ""),
+          f"latency budget {config.latency_budget_ms:g} ms)" + (f"; collecting digits into {args.collect}" if args.collect else ""),
           file=sys.stderr, flush=True)
     uvicorn_config = uvicorn.Config(app, log_config=None, access_log=args.access_log, lifespan="on",
-                                    log_level=logging.INFO if args.access_log else logging.WARNING)
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn shuts down gracefully on Ctrl-C, then re-raises it
-        uvicorn.Server(uvicorn_config).run(sockets=[listening])
+                                    log_level=logging.INFO if args.access_log else logging.WARNING,
+                                    timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S)
+    # uvicorn stops gracefully on SIGINT and SIGTERM, then re-raises the signal with the handler it
+    # found: make SIGTERM's that of Ctrl-C, so both end here with "stopped" and exit status 0.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with contextlib.suppress(KeyboardInterrupt):
+        _run_draining(uvicorn_config, app.state.batcher, listening)
     print("stopped", file=sys.stderr)
     return 0
+
+
+def _run_draining(config: Any, batcher: batching.Batcher, listening: socket.socket) -> None:
+    """uvicorn's server, which on the first stop signal also tells the batcher to refuse new requests and run what waits."""
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            with contextlib.suppress(RuntimeError):  # the loop is not running yet: nothing is in flight either
+                asyncio.get_running_loop().call_soon_threadsafe(batcher.drain)
+
+    DrainingServer(config).run(sockets=[listening])
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -10,12 +10,15 @@
 | `POST /predict` | multipart image files (`files`), prepared as the predict command prepares files |
 | `GET /v1/models/mnist` | TF Serving's model status, plus the model's hash, git revision, test metrics and the batcher's counters |
 | `GET /healthz` | `{"status": "ok"}` |
+| `GET /openapi.json` | the API's OpenAPI schema (the fuzzing test generates its requests from it) |
 | `GET /` | the page (`static/`): draw a digit, see the 28x28 the model saw and its top three |
 | `POST /feedback` | only with a `collector` (`serve --collect DIR`): save a labelled digit (`feedback`) |
 
-Every model call goes through one `batching.Batcher`. Every refusal is a 4xx (503 when the queue is
-full) with one line of JSON, `{"error": "..."}`, TF Serving's own error shape. Nothing reads a path
-from a request: the page's files are read from the package once, at start.
+Every model call goes through one `batching.Batcher`, which admits a predict request before its
+body is parsed or refuses it at once (503 with `Retry-After`) when its wait would pass the latency
+budget, or the server is stopping. Every refusal is a 4xx or that 503, with one line of JSON,
+`{"error": "..."}`, TF Serving's own error shape. Nothing reads a path from a request: the page's
+files are read from the package once, at start.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ import starlette.formparsers
 from fastapi import responses
 
 from mnistflow.core import arrays
-from mnistflow.serving import batching, feedback, payloads, predict
+from mnistflow.serving import batching, feedback, openapi, payloads, predict
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +59,10 @@ class Model(Protocol):
 @dataclasses.dataclass(frozen=True)
 class Limits:
     max_instances: int = 256  # images per JSON request: ~0.8 MB of JSON, a few ms of model time
+    max_json_depth: int = 8  # nesting of a JSON body, checked before parsing it; images need 4 to 6
     max_files: int = 16  # files per upload request
     max_body_bytes: int = 4 * 1024 * 1024  # any request body; larger ones get 413 before they are parsed
-    max_image_pixels: int = 4096 * 4096  # per uploaded image, checked before decoding it
+    max_image_pixels: int = 4096 * 4096  # decoded pixels per uploaded image, checked before decoding it
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -82,23 +86,26 @@ def create_app(model: Model, *, batching_config: batching.BatchingConfig | None 
         finally:
             await batcher.stop()
 
-    app = fastapi.FastAPI(title="mnistflow", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = fastapi.FastAPI(title="mnistflow", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.batcher = batcher
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     app.add_exception_handler(payloads.RequestError, _request_error)
     app.add_exception_handler(batching.Overloaded, _overloaded)
     app.add_exception_handler(starlette.exceptions.HTTPException, _http_error)
 
-    @app.post(f"/v1/models/{MODEL_NAME}:predict")
+    @app.post(f"/v1/models/{MODEL_NAME}:predict", openapi_extra=openapi.predict(limits.max_instances))
     async def predict_instances(request: fastapi.Request) -> responses.Response:
-        images, key = payloads.parse_predict_body(await request.body(), max_instances=limits.max_instances)
-        probabilities = await batcher.predict(images)
+        with batcher.admitted():
+            images, key = payloads.parse_predict_body(await request.body(), max_instances=limits.max_instances,
+                                                      max_depth=limits.max_json_depth)
+            probabilities = await batcher.predict(images)
         return _json({key: probabilities.tolist()})
 
-    @app.post("/predict")
+    @app.post("/predict", openapi_extra=openapi.upload(limits.max_files))
     async def predict_files(request: fastapi.Request) -> responses.Response:
-        names, images = await _uploaded_images(request, limits)
-        probabilities = await batcher.predict(arrays.to_model_input(images))
+        with batcher.admitted():
+            names, images = await _uploaded_images(request, limits)
+            probabilities = await batcher.predict(arrays.to_model_input(images))
         return _json({"predictions": _ranked(names, images, probabilities, model.unsure_threshold),
                       "unsure_threshold": model.unsure_threshold})
 
@@ -194,7 +201,10 @@ async def _request_error(request: fastapi.Request, error: Exception) -> response
 
 
 async def _overloaded(request: fastapi.Request, error: Exception) -> responses.Response:
-    return _error(503, str(error))
+    assert isinstance(error, batching.Overloaded)
+    response = _error(503, str(error))
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 async def _http_error(request: fastapi.Request, error: Exception) -> responses.Response:
