@@ -122,7 +122,7 @@ def feature_map_sides(blocks: tuple[ConvBlock, ...]) -> list[int]:
 class TrainParams:
     """The `train` section of params.yaml."""
 
-    epochs: int = dataclasses.field(default=5, metadata=params.check(params.positive))
+    epochs: int = dataclasses.field(default=8, metadata=params.check(params.positive))
     batch_size: int = dataclasses.field(default=128, metadata=params.check(params.positive))
     optimizer: Literal["adam", "adamw"] = "adamw"
     learning_rate: float = dataclasses.field(default=2e-3, metadata=params.check(params.positive))
